@@ -1,0 +1,57 @@
+"""`python -m gan_core <stage>`: the stage commands `dvc.yaml` runs, one per pipeline stage.
+
+User mistakes (bad params, missing files) print one line per problem and exit with code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from gan_core.config import UserError, load_params
+from gan_core.workspace import Workspace
+
+STAGES = ("data", "classifier", "train", "evaluate", "register", "report")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("variants", nargs="*", help="variant names (train, evaluate, register, report); "
+                                                     "default for report: every variant in params.yaml")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--profile", choices=("quick", "full"), help="override shared.profile")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_stage(args.stage, args.variants, Path(args.params), args.profile)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_stage(stage: str, variants: list[str], params_path: Path, profile: str | None) -> None:
+    from gan_core import stages  # after validation's imports, so a bad params file fails fast
+
+    params = load_params(params_path, profile=profile)
+    ws = Workspace(params_path.resolve().parent)
+    names = variants or list(params.variants)
+    for name in names:
+        params.variant(name)  # unknown names fail here, before any stage runs
+    if stage == "data":
+        print(stages.build_data(params, ws))
+    elif stage == "classifier":
+        print(json.dumps(stages.build_classifier(params, ws)))
+    elif stage == "report":
+        print(stages.write_report(params, ws, names))
+    else:
+        if not variants:
+            raise UserError(f"'{stage}' needs variant names; configured: {', '.join(params.variants)}")
+        for name in names:
+            result = {"train": stages.train_variant, "evaluate": stages.evaluate_variant,
+                      "register": stages.register_variant}[stage](params, ws, name)
+            print(f"{stage} {name}: {result}")

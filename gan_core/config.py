@@ -1,0 +1,169 @@
+"""params.yaml: the only place parameters are read and checked.
+
+Every error names the key, the bad value and what would be accepted, in one line per problem,
+so a user fixes the file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+Profile = Literal["quick", "full"]
+PROFILES: tuple[str, ...] = ("quick", "full")
+
+
+class UserError(Exception):
+    """A mistake in the user's input (params, data, request): reported in one line, exit code 2."""
+
+
+class ParamsError(UserError):
+    pass
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, not silently ignored settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Steps(StrictModel):
+    """Training length per profile: `quick` for tests and demos, `full` for real training."""
+
+    quick: PositiveInt
+    full: PositiveInt
+
+
+class VariantConfig(StrictModel):
+    """What every variant's params block has; each variant file subclasses it with its own settings."""
+
+    batch_size: PositiveInt = 64
+    steps: Steps
+
+
+class SharedParams(StrictModel):
+    seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    profile: Profile = "quick"
+    checkpoint_every: PositiveInt = 1000
+
+
+class DataParams(StrictModel):
+    dir: Path = Path("data")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    split_seed: int = Field(0, ge=0)
+
+
+class ClassifierParams(StrictModel):
+    """The digit classifier whose features define FID/KID and whose predictions count classes."""
+
+    features: PositiveInt = 128
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 1e-3
+
+
+class EvaluationParams(StrictModel):
+    classifier: ClassifierParams = ClassifierParams()
+    kid_subset_size: PositiveInt = 100
+    kid_subsets: PositiveInt = 50
+    # a class counts as covered when at least this fraction of the samples is classified as it
+    class_coverage_min_fraction: float = Field(0.01, gt=0.0, lt=1.0)
+
+
+class TrackingParams(StrictModel):
+    experiment: str = Field("gan-pipeline", min_length=1)
+    log_every: PositiveInt = 50
+
+
+class Params(StrictModel):
+    shared: SharedParams = SharedParams()
+    data: DataParams = DataParams()
+    evaluation: EvaluationParams = EvaluationParams()
+    tracking: TrackingParams = TrackingParams()
+    variants: dict[str, VariantConfig]
+
+    def variant(self, name: str) -> VariantConfig:
+        if name not in self.variants:
+            raise ParamsError(
+                f"variant '{name}' has no block under 'variants' in params.yaml; "
+                f"configured variants: {', '.join(self.variants) or 'none'}"
+            )
+        return self.variants[name]
+
+    def steps(self, name: str) -> int:
+        return getattr(self.variant(name).steps, self.shared.profile)
+
+
+def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
+    """Read and validate params.yaml; `profile` overrides `shared.profile` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections (shared, data, evaluation, tracking, variants), "
+                          f"got {type(raw).__name__}")
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ParamsError(f"profile '{profile}' is unknown; accepted: {', '.join(PROFILES)}")
+        shared = raw.get("shared") if isinstance(raw.get("shared"), dict) else {}
+        raw = {**raw, "shared": {**shared, "profile": profile}}
+    variants = _validate_variants(path, raw.get("variants"))
+    try:
+        return Params.model_validate({**raw, "variants": variants})
+    except ValidationError as err:
+        raise ParamsError(_describe(path, err, Params)) from None
+
+
+def _validate_variants(path: Path, blocks: Any) -> dict[str, VariantConfig]:
+    # Imported here because the variant files import this module for their config base class.
+    from gan_core.variants import get_variant_class, variant_names
+
+    if not isinstance(blocks, dict) or not blocks:
+        raise ParamsError(f"{path}: 'variants' must map variant names to their settings; "
+                          f"known variants: {', '.join(variant_names())}")
+    configs = {}
+    for name, block in blocks.items():
+        cls = get_variant_class(str(name))
+        try:
+            configs[name] = cls.Config.model_validate(block if block is not None else {})
+        except ValidationError as err:
+            raise ParamsError(_describe(path, err, cls.Config, prefix=("variants", name))) from None
+    return configs
+
+
+def _describe(path: Path, err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:
+    lines = []
+    for e in err.errors():
+        loc = (*prefix, *e["loc"])
+        key = ".".join(str(part) for part in loc)
+        if e["type"] == "extra_forbidden":
+            accepted = ", ".join(_fields_at(model, e["loc"][:-1]))
+            lines.append(f"{path}: unknown key '{key}'; accepted keys here: {accepted}")
+        elif e["type"] == "missing":
+            lines.append(f"{path}: missing key '{key}'")
+        else:
+            lines.append(f"{path}: '{key}' = {e['input']!r} is invalid: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model at `loc`, to tell the user what a misspelt key could be."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

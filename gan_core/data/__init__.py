@@ -1,0 +1,1 @@
+"""Datasets: builders that write `data/` deterministically, and loaders that put a split on the device."""

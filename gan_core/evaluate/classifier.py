@@ -1,0 +1,86 @@
+"""A small CNN digit classifier, trained once on the train split.
+
+Its penultimate layer is the feature space for FID and KID (no Inception weights can be downloaded here, and
+Inception features mean little on 8x8 digits); its predictions say which classes a generator produces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_core.config import ClassifierParams, UserError
+from gan_core.data.digits import ImageSet
+from gan_core.train import batches
+from gan_core.workspace import atomic_path
+
+
+class DigitClassifier(nn.Module):
+    """(N, 1, 8, 8) in [-1, 1] -> logits over 10 classes; `features` is the layer before the logits."""
+
+    def __init__(self, features: int = 128, num_classes: int = 10) -> None:
+        super().__init__()
+        self.num_features = features  # read by torchmetrics to size its statistics
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),                                   # 64 x 4 x 4
+            nn.Flatten(), nn.Linear(64 * 4 * 4, features), nn.ReLU(),
+        )
+        self.head = nn.Linear(features, num_classes)
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.body(images)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.body(images))
+
+
+class FeatureExtractor(nn.Module):
+    """The classifier's features as a module, in float64, the form torchmetrics' FID/KID take."""
+
+    def __init__(self, classifier: DigitClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.num_features = classifier.num_features
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier.features(images.float()).double()
+
+
+def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> DigitClassifier:
+    torch.manual_seed(seed)
+    model = DigitClassifier(params.features).to(train.images.device)
+    opt = torch.optim.Adam(model.parameters(), lr=params.lr)
+    sampler = torch.Generator(device=train.images.device).manual_seed(seed)
+    steps = params.epochs * (len(train) // params.batch_size)
+    stream = batches(train, params.batch_size, sampler)
+    for _ in range(steps):
+        batch = next(stream)
+        loss = F.cross_entropy(model(batch.images), batch.labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: DigitClassifier, data: ImageSet) -> float:
+    return (model(data.images).argmax(1) == data.labels).float().mean().item()
+
+
+def save_classifier(model: DigitClassifier, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"features": model.num_features, "state": model.state_dict()}, tmp)
+
+
+def load_classifier(path: Path, device: torch.device | str = "cpu") -> DigitClassifier:
+    if not path.is_file():
+        raise UserError(f"classifier '{path}' not found; run `python -m gan_core classifier` first")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model = DigitClassifier(payload["features"])
+    model.load_state_dict(payload["state"])
+    return model.to(device).eval()

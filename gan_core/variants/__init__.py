@@ -1,0 +1,14 @@
+"""Every GAN variant, one file each; importing this package registers them all by name."""
+
+import importlib
+import pkgutil
+
+from gan_core.variants.base import (
+    Batch, DataSpec, TorchVariant, Variant, build_variant, get_variant_class, variant_names,
+)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["Batch", "DataSpec", "TorchVariant", "Variant", "build_variant", "get_variant_class", "variant_names"]

@@ -1,0 +1,113 @@
+"""The one shape every GAN has, and the name -> class registry.
+
+A variant builds its networks and optimizers, does one training step, and samples. It never opens files,
+logs or reads params.yaml: the training loop, evaluation and tracking do that for every variant alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from gan_core.config import ParamsError, VariantConfig
+
+_REGISTRY: dict[str, type[Variant]] = {}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a variant needs to know about its data to size its networks."""
+
+    image_shape: tuple[int, int, int]  # (channels, height, width)
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    images: Tensor  # (B, C, H, W) in [-1, 1], on the training device
+    labels: Tensor  # (B,) int64 class labels
+
+
+class Variant(ABC):
+    """One GAN. Subclasses set `name` and `Config` and are registered by `@register`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[VariantConfig]]
+
+    def __init__(self, config: VariantConfig, spec: DataSpec, device: torch.device) -> None:
+        self.config = config
+        self.spec = spec
+        self.device = device
+
+    @abstractmethod
+    def train_step(self, batch: Batch) -> dict[str, Tensor]:
+        """One optimisation step on a real batch; returns the losses as 0-d tensors (left on the device)."""
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
+        """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` for conditional variants."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything training needs to continue: networks and optimizers."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def generator_state(self) -> dict[str, Any]:
+        """What sampling needs (the generator's weights): the part that is shipped to the registry."""
+
+    @abstractmethod
+    def load_generator_state(self, state: dict[str, Any]) -> None: ...
+
+
+class TorchVariant(Variant):
+    """A variant made of torch modules (`self.nets`) and optimizers (`self.optims`); `self.nets["G"]` samples."""
+
+    nets: dict[str, nn.Module]
+    optims: dict[str, torch.optim.Optimizer]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nets": {k: m.state_dict() for k, m in self.nets.items()},
+            "optims": {k: o.state_dict() for k, o in self.optims.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self.nets.items():
+            m.load_state_dict(state["nets"][k])
+        for k, o in self.optims.items():
+            o.load_state_dict(state["optims"][k])
+
+    def generator_state(self) -> dict[str, Any]:
+        return {"G": self.nets["G"].state_dict()}
+
+    def load_generator_state(self, state: dict[str, Any]) -> None:
+        self.nets["G"].load_state_dict(state["G"])
+
+
+def register(cls: type[Variant]) -> type[Variant]:
+    """Class decorator: makes a variant known by its `name` to params.yaml, the CLI and the flow."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_variant_class(name: str) -> type[Variant]:
+    if name not in _REGISTRY:
+        raise ParamsError(f"unknown variant '{name}'; known variants: {', '.join(variant_names())}")
+    return _REGISTRY[name]
+
+
+def build_variant(name: str, config: dict[str, Any], spec: DataSpec, device: torch.device) -> Variant:
+    """A variant rebuilt from a saved config (checkpoint or registered model), untrained until states are loaded."""
+    cls = get_variant_class(name)
+    return cls(cls.Config.model_validate(config), spec, device)
+
+
+def variant_names() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,62 @@
+"""Where every stage reads and writes, relative to the project root: one place, so DVC, the CLI and the flow agree."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def classifier(self) -> Path:
+        return self.root / "models" / "classifier.pt"
+
+    def model_dir(self, variant: str) -> Path:
+        return self.root / "models" / variant
+
+    def checkpoint(self, variant: str) -> Path:
+        return self.model_dir(variant) / "checkpoint.pt"
+
+    def run_record(self, variant: str) -> Path:
+        """The MLflow run id of the variant's last training, so later stages log to the same run."""
+        return self.model_dir(variant) / "mlflow_run.json"
+
+    def metrics(self, name: str) -> Path:
+        return self.root / "metrics" / f"{name}.json"
+
+    def sample_grid(self, variant: str) -> Path:
+        return self.root / "samples" / f"{variant}.png"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "reports" / "comparison.md"
+
+    @property
+    def data_dvc(self) -> Path:
+        return self.root / "data.dvc"
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; it replaces `target` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny params, a throw-away project workspace with its own MLflow store and DVC repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small enough for a 2-core CI machine, large enough that training measurably beats an untrained generator.
+TINY = {
+    ("shared", "checkpoint_every"): 500,
+    ("evaluation", "classifier", "epochs"): 8,
+    ("tracking", "log_every"): 100,
+    ("variants", "mlp", "steps", "quick"): 1500,
+}
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for path, value in TINY.items():
+        node = params
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return params
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """A command of the project's venv (python, dvc) in `cwd`, with the venv first on PATH as `make` does."""
+    env = {**os.environ, **env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
+    return result
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory with tiny params.yaml, data.dvc, a DVC repo and a private MLflow store."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    run_cli(sys.executable, "-m", "dvc", "init", "--no-scm", "-q", cwd=root)
+    shutil.copy(REPO / "data.dvc", root / "data.dvc")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    (root / "mlflow").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (starting one costs 10-20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield

@@ -1,0 +1,81 @@
+"""params.yaml validation: every mistake is one readable line naming the key, the value and what is accepted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gan_core.config import ParamsError, load_params
+from tests.conftest import REPO, run_cli, tiny_params
+
+
+def write(tmp_path: Path, params: object) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params) if not isinstance(params, str) else params)
+    return path
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert "mlp" in params.variants
+    assert params.steps("mlp") == params.variants["mlp"].steps.quick
+    assert load_params(REPO / "params.yaml", profile="full").steps("mlp") == params.variants["mlp"].steps.full
+
+
+def broken(edit) -> dict:
+    params = tiny_params()
+    edit(params)
+    return params
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: p["variants"].update(wgan={}), ["unknown variant 'wgan'", "known variants: mlp"]),
+        (lambda p: p["variants"]["mlp"].update(lr=-0.1), ["'variants.mlp.lr' = -0.1", "greater than 0"]),
+        (lambda p: p["variants"]["mlp"].update(hidden="wide"), ["'variants.mlp.hidden' = 'wide'", "integer"]),
+        (lambda p: p["variants"]["mlp"].update(generator_loss="wasserstein"),
+         ["'variants.mlp.generator_loss' = 'wasserstein'", "'minimax' or 'non_saturating'"]),
+        (lambda p: p["shared"].update(sead=1), ["unknown key 'shared.sead'", "seed, device, profile"]),
+        (lambda p: p["variants"]["mlp"].update(lerning_rate=1), ["unknown key 'variants.mlp.lerning_rate'", "lr"]),
+        (lambda p: p["variants"]["mlp"].pop("steps"), ["missing key 'variants.mlp.steps'"]),
+        (lambda p: p["shared"].update(device="tpu"), ["'shared.device' = 'tpu'", "'auto', 'cpu' or 'cuda'"]),
+    ],
+)
+def test_bad_params_name_key_value_and_accepted(tmp_path, edit, expected):
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, broken(edit)))
+    message = str(err.value)
+    for part in expected:
+        assert part in message
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("- a\n- b\n", "expected a mapping"), ("shared: [unclosed\n", "not valid YAML"), ("variants: {}\n", "'variants'")],
+)
+def test_malformed_files(tmp_path, content, expected):
+    with pytest.raises(ParamsError, match=expected):
+        load_params(write(tmp_path, content))
+
+
+def test_missing_file_and_unknown_profile(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    with pytest.raises(ParamsError, match="accepted: quick, full"):
+        load_params(REPO / "params.yaml", profile="huge")
+
+
+@pytest.mark.parametrize("entry", [["-m", "gan_core", "train", "mlp"], ["-m", "flows.pipeline"]])
+def test_entry_points_exit_2_and_write_nothing(tmp_path, entry):
+    params = write(tmp_path, broken(lambda p: p["variants"]["mlp"].update(lr=-1)))
+    result = run_cli(sys.executable, *entry, "--params", str(params), cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "'variants.mlp.lr' = -1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no MLflow store, no outputs

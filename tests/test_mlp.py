@@ -1,0 +1,86 @@
+"""The `mlp` variant: shapes, the losses' formulas, and the article's step order with D frozen in the G step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gan_core.data.digits import IMAGE_SHAPE, NUM_CLASSES
+from gan_core.losses import discriminator_bce, generator_bce
+from gan_core.variants import Batch, DataSpec, build_variant
+
+SPEC = DataSpec(IMAGE_SHAPE, NUM_CLASSES)
+CONFIG = {"noise_dim": 8, "hidden": 32, "batch_size": 16, "steps": {"quick": 10, "full": 20}}
+
+
+def make(generator_loss: str = "non_saturating"):
+    torch.manual_seed(0)
+    return build_variant("mlp", {**CONFIG, "generator_loss": generator_loss}, SPEC, torch.device("cpu"))
+
+
+def real_batch(n: int = 16) -> Batch:
+    return Batch(images=torch.rand(n, *IMAGE_SHAPE) * 2 - 1, labels=torch.zeros(n, dtype=torch.int64))
+
+
+def test_shapes_and_range():
+    gan = make()
+    images = gan.sample(5, torch.Generator().manual_seed(0))
+    assert images.shape == (5, 1, 8, 8)
+    assert images.min() >= -1 and images.max() <= 1
+    assert gan.nets["D"](images.flatten(1)).shape == (5, 1)
+
+
+def test_losses_match_their_formulas():
+    logits = torch.tensor([-2.0, 0.0, 3.0])
+    d = torch.sigmoid(logits)
+    assert torch.allclose(discriminator_bce(logits, real=True), -d.log().mean())
+    assert torch.allclose(discriminator_bce(logits, real=False), -(1 - d).log().mean())
+    assert torch.allclose(generator_bce(logits, "minimax"), (1 - d).log().mean())
+    assert torch.allclose(generator_bce(logits, "non_saturating"), -d.log().mean())
+
+
+@pytest.mark.parametrize("generator_loss", ["minimax", "non_saturating"])
+def test_step_order_d_fake_then_d_real_then_g_with_d_frozen(generator_loss):
+    gan = make(generator_loss)
+    batch = real_batch()
+    events: list[tuple[str, torch.Tensor]] = []
+    d_after_its_updates: list[dict[str, torch.Tensor]] = []
+
+    def on_d_input(_module, args):
+        events.append(("D sees", args[0].detach().clone()))
+
+    def on_step(name):
+        def hook(_opt, _args, _kwargs):
+            events.append((f"{name} step", None))
+            if name == "D":
+                d_after_its_updates.append({k: v.clone() for k, v in gan.nets["D"].state_dict().items()})
+        return hook
+
+    gan.nets["D"].register_forward_pre_hook(on_d_input)
+    gan.optims["D"].register_step_post_hook(on_step("D"))
+    gan.optims["G"].register_step_post_hook(on_step("G"))
+    losses = gan.train_step(batch)
+
+    assert [e for e, _ in events] == ["D sees", "D step", "D sees", "D step", "D sees", "G step"]
+    fakes, reals, fakes_for_g = events[0][1], events[2][1], events[4][1]
+    assert torch.equal(reals, batch.images.flatten(1))  # (2) the real batch
+    assert torch.equal(fakes, fakes_for_g)  # (1) and (3) both see G's images of the same noise
+    assert not torch.equal(fakes, reals)
+    # (3) D's parameters are bit-identical before and after the G step
+    for key, value in gan.nets["D"].state_dict().items():
+        assert torch.equal(value, d_after_its_updates[-1][key])
+    assert all(p.requires_grad for p in gan.nets["D"].parameters())  # unfrozen for the next step
+    assert set(losses) == {"loss_d_fake", "loss_d_real", "loss_g"}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_minimax_and_non_saturating_pull_g_the_same_way():
+    """Both G losses fall as D(G(z)) rises, but minimax's gradient vanishes where D rejects fakes confidently."""
+    logits = torch.tensor([-6.0, 0.0], requires_grad=True)
+    (grad_minimax,) = torch.autograd.grad(generator_bce(logits, "minimax"), logits)
+    (grad_ns,) = torch.autograd.grad(generator_bce(logits, "non_saturating"), logits)
+    assert (grad_minimax < 0).all() and (grad_ns < 0).all()
+    assert abs(grad_minimax[0]) < 0.01 * abs(grad_ns[0])  # saturation at D(G(z)) ~ 0
+    assert math.isclose(grad_minimax[1].item(), grad_ns[1].item(), rel_tol=1e-6)  # equal at D = 1/2
