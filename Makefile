@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # held to the versions in constraints.txt.
 INSTALL = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test full data ui clean
+.PHONY: run test full repro ui clean
 
 run: $(VENV)/.installed        ## the pipeline on the quick profile: train, evaluate, register every variant
 	$(PY) -m flows.pipeline
@@ -16,6 +16,9 @@ test: $(VENV)/.installed-test  ## the test suite
 
 full: $(VENV)/.installed       ## real training (the `full` profile)
 	$(PY) -m flows.pipeline --profile full
+
+repro: $(VENV)/.installed      ## rebuild data/ if absent, then `dvc repro` (stages call the venv's python)
+	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; test -d data/digits || python -m gan_core data; dvc repro
 
 ui: $(VENV)/.installed         ## the MLflow UI on the local store, http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import flows  # noqa: F401  (sets Prefect's embedded defaults, e.g. no telemetry, before Prefect is imported)
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Small enough for a 2-core CI machine, large enough that training measurably beats an untrained generator.
@@ -19,6 +21,7 @@ TINY = {
     ("evaluation", "classifier", "epochs"): 8,
     ("tracking", "log_every"): 100,
     ("variants", "mlp", "steps", "quick"): 1500,
+    ("variants", "mlp", "lr"): 1e-3,  # converges in few steps (it degrades over long runs, not an issue here)
 }
 
 

@@ -8,6 +8,8 @@ import sys
 
 import yaml
 from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from gan_core.config import load_params
 from gan_core.stages import register_variant
@@ -36,6 +38,9 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     for output in ("samples/mlp.png", "reports/comparison.md", "models/mlp/checkpoint.pt", "metrics/classifier.json"):
         assert (workspace / output).is_file(), output
     assert "| mlp |" in (workspace / "reports" / "comparison.md").read_text()
+    with get_client(sync_client=True) as prefect:
+        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
+    assert "| mlp |" in artifacts[0].data and "| gan-mlp | 1 |" in artifacts[0].data
 
     # the champion loads in a fresh process and samples 8x8 images in [0, 1]
     sampled = json.loads(run_cli(sys.executable, "-c", LOAD_AND_SAMPLE, cwd=workspace).stdout)
