@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 Profile = Literal["quick", "full"]
 PROFILES: tuple[str, ...] = ("quick", "full")
@@ -51,10 +51,26 @@ class SharedParams(StrictModel):
     checkpoint_every: PositiveInt = 1000
 
 
+class FolderParams(StrictModel):
+    """A user's image folder (see gan_core/data/folder.py for the layout and the resize policy)."""
+
+    path: Path  # relative to the project root
+    image_size: Literal[8, 16, 32, 64] = 32
+    channels: Literal[1, 3] = 3
+
+
 class DataParams(StrictModel):
+    source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: int = Field(0, ge=0)
+    folder: FolderParams | None = None
+
+    @model_validator(mode="after")
+    def _folder_given_when_used(self) -> DataParams:
+        if self.source == "folder" and self.folder is None:
+            raise ValueError("data.source 'folder' needs a data.folder block with at least 'path'")
+        return self
 
 
 class ClassifierParams(StrictModel):

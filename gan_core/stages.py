@@ -16,7 +16,8 @@ import yaml
 
 from gan_core import tracking
 from gan_core.config import Params, UserError
-from gan_core.data.digits import IMAGE_SHAPE, NUM_CLASSES, build_digits, load_split
+from gan_core import data
+from gan_core.data import ImageSet, load_split
 from gan_core.data.images import to_unit_range
 from gan_core.evaluate.classifier import accuracy, load_classifier, save_classifier, train_classifier
 from gan_core.evaluate.image_metrics import compare_to_reference, image_grid
@@ -26,12 +27,12 @@ from gan_core.workspace import Workspace, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-DIGITS = DataSpec(IMAGE_SHAPE, NUM_CLASSES)
 GRID_SAMPLES = 100
 
 
-def data_dir(params: Params, ws: Workspace) -> Path:
-    return ws.root / params.data.dir
+def spec_of(images: ImageSet) -> DataSpec:
+    """What a variant needs to size its networks, read off the loaded data."""
+    return DataSpec(tuple(images.images.shape[1:]), images.num_classes)
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
@@ -43,18 +44,18 @@ class DataVersion:
 
 
 def build_data(params: Params, ws: Workspace) -> DataVersion:
-    """Rebuild `data/` byte-for-byte from the bundled source (a fresh clone has no DVC remote to pull from).
+    """Rebuild `data/` byte-for-byte from its source (a fresh clone has no DVC remote to pull from).
 
     When the rebuild is the version `data.dvc` records, it is also put in the DVC cache, as a `dvc pull` would
     have done, so `dvc status` is clean and `dvc push` can share it.
     """
-    build_digits(data_dir(params, ws), params.data.test_fraction, params.data.split_seed)
+    data.build_data(params.data, ws.root)
     return data_version(ws, cache_if_matching=True)
 
 
 def prepare_data(params: Params, ws: Workspace) -> DataVersion:
     """Build `data/` if it is absent, then check it against the version `data.dvc` records."""
-    if not (data_dir(params, ws) / "digits" / "manifest.csv").is_file():
+    if not (data.source_dir(params.data, ws.root) / "manifest.csv").is_file():
         return build_data(params, ws)
     return data_version(ws)
 
@@ -81,8 +82,8 @@ def data_version(ws: Workspace, cache_if_matching: bool = False) -> DataVersion:
 def build_classifier(params: Params, ws: Workspace) -> dict[str, float]:
     device = resolve_device(params.shared.device)
     seed_everything(params.shared.seed, device)
-    train_set = load_split(data_dir(params, ws), "train", device)
-    test_set = load_split(data_dir(params, ws), "test", device)
+    train_set = load_split(params.data, ws.root, "train", device)
+    test_set = load_split(params.data, ws.root, "test", device)
     model = train_classifier(train_set, params.evaluation.classifier, params.shared.seed)
     save_classifier(model, ws.classifier)
     metrics = {"test_accuracy": round(accuracy(model, test_set), 6), "train_accuracy": round(accuracy(model, train_set), 6)}
@@ -106,8 +107,8 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
     steps = params.steps(name)
     device = resolve_device(params.shared.device)
     seed_everything(params.shared.seed, device)
-    train_set = load_split(data_dir(params, ws), "train", device)
-    variant = build_variant(name, config.model_dump(), DIGITS, device)
+    train_set = load_split(params.data, ws.root, "train", device)
+    variant = build_variant(name, config.model_dump(), spec_of(train_set), device)
 
     experiment = tracking.configure(ws.root, params.tracking.experiment)
     run_params = tracking.flatten("", {
@@ -141,14 +142,14 @@ def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, floa
     """FID/KID/class statistics of the trained generator beside the real-data floor and an untrained generator."""
     device = resolve_device(params.shared.device)
     seed = params.shared.seed
-    train_set = load_split(data_dir(params, ws), "train", device)
-    test_set = load_split(data_dir(params, ws), "test", device)
+    train_set = load_split(params.data, ws.root, "train", device)
+    test_set = load_split(params.data, ws.root, "test", device)
     classifier = load_classifier(ws.classifier, device)
     checkpoint = load_checkpoint(ws.checkpoint(name))
 
     seed_everything(seed, device)
-    untrained = build_variant(name, checkpoint["config"], DIGITS, device)
-    trained = build_variant(name, checkpoint["config"], DIGITS, device)
+    untrained = build_variant(name, checkpoint["config"], spec_of(train_set), device)
+    trained = build_variant(name, checkpoint["config"], spec_of(train_set), device)
     trained.load_state_dict(checkpoint["state"])
 
     n = len(test_set)  # the floor compares the test split with train: generated sets get the same N
@@ -214,7 +215,7 @@ def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
     classifier = json.loads(ws.metrics("classifier").read_text())
     text = (
         f"# GAN comparison ({params.shared.profile} profile)\n\n{table}\n"
-        f"Features and class counts come from a digit classifier with test accuracy "
+        f"Features and class counts come from a classifier of the data's classes with test accuracy "
         f"{classifier['test_accuracy']:.3f}. The real floor compares the test split with the train split "
         f"(same N): no generator can be expected to beat it.\n"
     )

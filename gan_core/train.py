@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from gan_core.config import UserError
-from gan_core.data.digits import ImageSet
+from gan_core.data import ImageSet
 from gan_core.variants import Batch, Variant
 from gan_core.workspace import atomic_path
 

@@ -12,7 +12,10 @@ import pytest
 import torch
 
 from gan_core.config import UserError, load_params
-from gan_core.data.digits import build_digits, load_split, to_model_range
+from gan_core.config import DataParams
+from gan_core.data import load_split
+from gan_core.data.digits import build_digits
+from gan_core.data.image_store import read_split, to_model_range
 from gan_core.stages import build_data, data_version
 from gan_core.workspace import Workspace
 from tests.conftest import run_cli
@@ -50,16 +53,17 @@ def test_rebuilt_data_has_the_md5_data_dvc_records(workspace):
 
 def test_splits_are_normalised_once_onto_the_device(tmp_path):
     build_digits(tmp_path, test_fraction=0.2, split_seed=0)
-    train = load_split(tmp_path, "train")
+    train = load_split(DataParams(dir=tmp_path), tmp_path, "train")
     assert train.images.shape == (1437, 1, 8, 8) and train.images.dtype == torch.float32
     assert train.images.min() == -1 and train.images.max() == 1
-    assert torch.equal(to_model_range(np.array([0, 8, 16])), torch.tensor([-1.0, 0.0, 1.0]))
+    assert train.num_classes == 10
+    assert torch.equal(to_model_range(np.array([0, 8, 16]), 16), torch.tensor([-1.0, 0.0, 1.0]))
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="python -m gan_core data"):
-        load_split(tmp_path, "train")
+        read_split(tmp_path / "digits", "train", 16)
     build_digits(tmp_path, test_fraction=0.2, split_seed=0)
     shutil.rmtree(tmp_path / "digits")
     with pytest.raises(UserError, match="not found"):
-        load_split(tmp_path, "test")
+        read_split(tmp_path / "digits", "test", 16)

@@ -1,4 +1,4 @@
-"""A small CNN digit classifier, trained once on the train split.
+"""A small CNN classifier of the training data's classes (digits 0-9 by default), trained once on the train split.
 
 Its penultimate layer is the feature space for FID and KID (no Inception weights can be downloaded here, and
 Inception features mean little on 8x8 digits); its predictions say which classes a generator produces.
@@ -13,21 +13,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_core.config import ClassifierParams, UserError
-from gan_core.data.digits import ImageSet
+from gan_core.data import ImageSet
 from gan_core.train import batches
 from gan_core.workspace import atomic_path
 
 
-class DigitClassifier(nn.Module):
-    """(N, 1, 8, 8) in [-1, 1] -> logits over 10 classes; `features` is the layer before the logits."""
+class ImageClassifier(nn.Module):
+    """(N, C, H, W) in [-1, 1] -> logits over the classes; `features` is the layer before the logits."""
 
-    def __init__(self, features: int = 128, num_classes: int = 10) -> None:
+    def __init__(self, channels: int, num_classes: int, features: int = 128) -> None:
         super().__init__()
-        self.num_features = features  # read by torchmetrics to size its statistics
+        self.channels, self.num_features = channels, features  # num_features sizes torchmetrics' statistics
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),                                   # 64 x 4 x 4
+            nn.AdaptiveMaxPool2d(4),                           # 64 x 4 x 4 at any input size (8x8: a 2x2 max pool)
             nn.Flatten(), nn.Linear(64 * 4 * 4, features), nn.ReLU(),
         )
         self.head = nn.Linear(features, num_classes)
@@ -42,7 +42,7 @@ class DigitClassifier(nn.Module):
 class FeatureExtractor(nn.Module):
     """The classifier's features as a module, in float64, the form torchmetrics' FID/KID take."""
 
-    def __init__(self, classifier: DigitClassifier) -> None:
+    def __init__(self, classifier: ImageClassifier) -> None:
         super().__init__()
         self.classifier = classifier
         self.num_features = classifier.num_features
@@ -51,9 +51,9 @@ class FeatureExtractor(nn.Module):
         return self.classifier.features(images.float()).double()
 
 
-def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> DigitClassifier:
+def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> ImageClassifier:
     torch.manual_seed(seed)
-    model = DigitClassifier(params.features).to(train.images.device)
+    model = ImageClassifier(train.images.shape[1], train.num_classes, params.features).to(train.images.device)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sampler = torch.Generator(device=train.images.device).manual_seed(seed)
     steps = params.epochs * (len(train) // params.batch_size)
@@ -68,19 +68,20 @@ def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> Di
 
 
 @torch.no_grad()
-def accuracy(model: DigitClassifier, data: ImageSet) -> float:
+def accuracy(model: ImageClassifier, data: ImageSet) -> float:
     return (model(data.images).argmax(1) == data.labels).float().mean().item()
 
 
-def save_classifier(model: DigitClassifier, path: Path) -> None:
+def save_classifier(model: ImageClassifier, path: Path) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"features": model.num_features, "state": model.state_dict()}, tmp)
+        torch.save({"channels": model.channels, "num_classes": model.head.out_features,
+                    "features": model.num_features, "state": model.state_dict()}, tmp)
 
 
-def load_classifier(path: Path, device: torch.device | str = "cpu") -> DigitClassifier:
+def load_classifier(path: Path, device: torch.device | str = "cpu") -> ImageClassifier:
     if not path.is_file():
         raise UserError(f"classifier '{path}' not found; run `python -m gan_core classifier` first")
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    model = DigitClassifier(payload["features"])
+    model = ImageClassifier(payload["channels"], payload["num_classes"], payload["features"])
     model.load_state_dict(payload["state"])
     return model.to(device).eval()

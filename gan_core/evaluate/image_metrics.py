@@ -16,12 +16,12 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_core.config import EvaluationParams
-from gan_core.evaluate.classifier import DigitClassifier, FeatureExtractor
+from gan_core.evaluate.classifier import ImageClassifier, FeatureExtractor
 
 
 @torch.no_grad()
 def compare_to_reference(
-    classifier: DigitClassifier,
+    classifier: ImageClassifier,
     reference: Tensor,
     candidates: dict[str, Tensor],
     params: EvaluationParams,
@@ -54,7 +54,7 @@ def compare_to_reference(
 
 
 @torch.no_grad()
-def class_statistics(classifier: DigitClassifier, images: Tensor, min_fraction: float) -> dict[str, float]:
+def class_statistics(classifier: ImageClassifier, images: Tensor, min_fraction: float) -> dict[str, float]:
     """How many classes the images cover (each with >= min_fraction of them) and the entropy of the class mix."""
     predicted = classifier(images).argmax(1)
     counts = torch.bincount(predicted, minlength=classifier.head.out_features).double()
@@ -67,16 +67,22 @@ def class_statistics(classifier: DigitClassifier, images: Tensor, min_fraction: 
 
 
 def image_grid(images: Tensor, scale: int = 4) -> Image.Image:
-    """A square-ish grid of (N, 1, H, W) images in [0, 1], enlarged by `scale` with crisp pixels."""
-    n, _, h, w = images.shape
+    """A square-ish grid of (N, C, H, W) images in [0, 1] (C = 1 or 3), enlarged by `scale` with crisp pixels.
+
+    Grey images are drawn as ink on paper (dark on white), as the digits are written; colour images as they are.
+    """
+    n, channels, h, w = images.shape
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     pad = 1
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 0.35, dtype=np.float32)  # grey gutters
-    pixels = images[:, 0].cpu().numpy()
+    pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+    if channels == 1:
+        pixels = 1.0 - pixels
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, channels), 0.65, dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, cols)
         top, left = pad + r * (h + pad), pad + c * (w + pad)
         canvas[top:top + h, left:left + w] = pixels[i]
-    grey = Image.fromarray((255 * (1.0 - canvas)).round().astype(np.uint8))  # ink dark on white, as on paper
-    return grey.resize((grey.width * scale, grey.height * scale), Image.Resampling.NEAREST)
+    array = (255 * canvas).round().astype(np.uint8)
+    grid = Image.fromarray(array[..., 0] if channels == 1 else array)
+    return grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)

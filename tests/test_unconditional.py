@@ -1,4 +1,4 @@
-"""The `mlp` variant: shapes, the losses' formulas, and the article's step order with D frozen in the G step."""
+"""Noise -> image GANs (`mlp`, `dcgan`): shapes, the losses' formulas, the article's step order with D frozen."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import math
 import pytest
 import torch
 
-from gan_core.data.digits import IMAGE_SHAPE, NUM_CLASSES
 from gan_core.losses import discriminator_bce, generator_bce
 from gan_core.variants import Batch, DataSpec, build_variant
 
-SPEC = DataSpec(IMAGE_SHAPE, NUM_CLASSES)
+IMAGE_SHAPE = (1, 8, 8)
+SPEC = DataSpec(IMAGE_SHAPE, num_classes=10)
 CONFIG = {"noise_dim": 8, "hidden": 32, "batch_size": 16, "steps": {"quick": 10, "full": 20}}
+TINY = {"mlp": CONFIG, "dcgan": {"noise_dim": 8, "base_channels": 8, "steps": {"quick": 10, "full": 20}}}
 
 
-def make(generator_loss: str = "non_saturating"):
+def make(generator_loss: str = "non_saturating", name: str = "mlp"):
     torch.manual_seed(0)
-    return build_variant("mlp", {**CONFIG, "generator_loss": generator_loss}, SPEC, torch.device("cpu"))
+    return build_variant(name, {**TINY[name], "generator_loss": generator_loss}, SPEC, torch.device("cpu"))
 
 
 def real_batch(n: int = 16) -> Batch:
@@ -42,8 +43,9 @@ def test_losses_match_their_formulas():
 
 
 @pytest.mark.parametrize("generator_loss", ["minimax", "non_saturating"])
-def test_step_order_d_fake_then_d_real_then_g_with_d_frozen(generator_loss):
-    gan = make(generator_loss)
+@pytest.mark.parametrize("name", ["mlp", "dcgan"])
+def test_step_order_d_fake_then_d_real_then_g_with_d_frozen(name, generator_loss):
+    gan = make(generator_loss, name)
     batch = real_batch()
     events: list[tuple[str, torch.Tensor]] = []
     d_after_its_updates: list[dict[str, torch.Tensor]] = []
@@ -65,7 +67,7 @@ def test_step_order_d_fake_then_d_real_then_g_with_d_frozen(generator_loss):
 
     assert [e for e, _ in events] == ["D sees", "D step", "D sees", "D step", "D sees", "G step"]
     fakes, reals, fakes_for_g = events[0][1], events[2][1], events[4][1]
-    assert torch.equal(reals, batch.images.flatten(1))  # (2) the real batch
+    assert torch.equal(reals.reshape(batch.images.shape), batch.images)  # (2) the real batch
     assert torch.equal(fakes, fakes_for_g)  # (1) and (3) both see G's images of the same noise
     assert not torch.equal(fakes, reals)
     # (3) D's parameters are bit-identical before and after the G step
