@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import mlflow
+# Set before MLflow reads it: progress bars for local artifact copies only add noise to the pipeline's log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
 import numpy as np
 import pandas as pd
 import torch

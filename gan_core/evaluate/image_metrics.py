@@ -7,6 +7,7 @@ is measured the same way against the same reference, so the numbers sit side by 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -32,8 +33,10 @@ def compare_to_reference(
     sizes = {len(images) for images in candidates.values()}
     subset = min(params.kid_subset_size, *sizes, len(reference))
     fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
-    kid = KernelInceptionDistance(feature=features, subsets=params.kid_subsets, subset_size=subset,
-                                  reset_real_features=False)
+    with warnings.catch_warnings():  # "KID keeps all features in memory": a few hundred 128-d vectors here
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=features, subsets=params.kid_subsets, subset_size=subset,
+                                      reset_real_features=False)
     fid.update(reference, real=True)
     kid.update(reference, real=True)
     results = {}
