@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.figure import Figure
 from scipy.special import ndtr, xlogy
 
 from gan_core import numpy_gan as ng
@@ -203,15 +204,14 @@ def one_d_gan(seed: int, steps: int = 3000, snapshot_every: int = 100, batch: in
     return snapshots
 
 
-def figure(snapshots: list[Snapshot], optimum: OptimalDiscriminator, panels: int = 4):
-    """p_data, p_g and D at a few moments of training (Goodfellow et al.'s figure 1), JS over training, and D*."""
-    import matplotlib
+def figure(snapshots: list[Snapshot], optimum: OptimalDiscriminator, panels: int = 4) -> Figure:
+    """p_data, p_g and D at a few moments of training (Goodfellow et al.'s figure 1), JS over training, and D*.
 
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    A bare `Figure` (no pyplot): nothing global, no display needed; it saves through matplotlib's Agg canvas.
+    """
     shown = [snapshots[round(i * (len(snapshots) - 1) / (panels - 1))] for i in range(panels)]
-    fig, axes = plt.subplots(1, panels + 2, figsize=(4 * (panels + 2), 3.4))
+    fig = Figure(figsize=(4 * (panels + 2), 3.4))
+    axes = fig.subplots(1, panels + 2)
     centres = (BIN_EDGES[:-1] + BIN_EDGES[1:]) / 2
     for ax, snap in zip(axes, shown):
         ax.plot(GRID, GAN_DATA.pdf(GRID), color="black", label="p_data")
@@ -234,7 +234,7 @@ def figure(snapshots: list[Snapshot], optimum: OptimalDiscriminator, panels: int
 class TheoryReport:
     metrics: dict[str, float]
     js_curve: list[tuple[int, float]]  # (step, JS) of the 1-D GAN
-    figure: object  # a matplotlib Figure
+    figure: Figure
 
 
 def theory_report(seed: int) -> TheoryReport:
@@ -248,8 +248,9 @@ def theory_report(seed: int) -> TheoryReport:
         "optimal_d_max_abs_error": optimum.max_abs_error,
         "value_at_optimum_max_error": max(value_at_optimum_error(p, q) for p, q in pairs),
         "value_at_p_g_equal_p_data_plus_log4": value(same, same, optimal_d(same, same)) + LOG4,
-        "saturation_mean_d_fake": float(np.mean(sat.d_fake)),
-        "saturation_median_ratio": float(np.median(sat.measured_ratio)),
+        "saturation_max_d_fake": float(np.max(sat.d_fake)),
+        "saturation_median_ratio_measured": float(np.median(sat.measured_ratio)),
+        "saturation_median_ratio_predicted": float(np.median(sat.predicted_ratio)),
         "saturation_ratio_max_relative_deviation": sat.max_relative_deviation,
         "gan_1d_js_start": snapshots[0].js,
         "gan_1d_js_end": snapshots[-1].js,

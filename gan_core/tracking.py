@@ -98,6 +98,10 @@ def log_evaluation(run_id: str, metrics: dict[str, float], grid: Path) -> None:
         mlflow.log_artifact(str(grid), artifact_path="samples")
 
 
+def log_file(run_id: str, path: Path, artifact_path: str) -> None:
+    MlflowClient().log_artifact(run_id, str(path), artifact_path)
+
+
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     flat = {}
     for k, v in values.items():
