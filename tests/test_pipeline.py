@@ -61,7 +61,7 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     retrain = tiny_params()
     retrain["shared"]["seed"] = 1
     (workspace / "params.yaml").write_text(yaml.safe_dump(retrain))
-    second = gan_pipeline(params_path=str(workspace / "params.yaml"))["mlp"]
+    second = gan_pipeline(["mlp"], params_path=str(workspace / "params.yaml"))["mlp"]
     assert second.version == 2
     assert second.champion_version == (2 if second.fid < first.fid else 1)
     client = MlflowClient()
@@ -84,7 +84,11 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
         if (REPO / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             (repo / name).write_bytes((REPO / name).read_bytes())
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    params = tiny_params()
+    # numpy's train/evaluate stages are the same foreach as mlp's and the flow test runs it end to end:
+    # leaving it out here saves ~40 s of CPU (each DVC stage is a fresh process importing torch and MLflow)
+    del params["variants"]["numpy"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
     for command in (["git", "init", "-q"], ["git", "add", "-A"], [*git, "commit", "-qm", "copy"]):
         subprocess.run(command, cwd=repo, check=True)
@@ -95,10 +99,9 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
 
     cli(sys.executable, "-m", "gan_core", "data")
     first = cli(sys.executable, "-m", "dvc", "repro")
-    assert "Running stage 'train@mlp'" in first and "Running stage 'train@numpy'" in first
-    assert "Running stage 'theory'" in first
+    assert "Running stage 'train@mlp'" in first and "Running stage 'theory'" in first
     metrics = {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()}
-    assert set(metrics) == {"classifier.json", "mlp.json", "numpy.json", "theory.json"}
+    assert set(metrics) == {"classifier.json", "mlp.json", "theory.json"}
 
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second
