@@ -19,7 +19,6 @@ from torch import Tensor
 import gan_core
 from gan_core import numpy_gan
 from gan_core.config import VariantConfig
-from gan_core.losses import GeneratorLoss
 from gan_core.variants.base import Batch, DataSpec, GeneratorExport, Variant, register
 
 SEED_RANGE = 2**63 - 1  # numpy seeds drawn from torch generators, so the loop's seeding covers this variant too
@@ -32,7 +31,7 @@ class NumpyConfig(VariantConfig):
     lr: PositiveFloat = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)  # adam only
     dtype: Literal["float64", "float32"] = "float64"
-    generator_loss: GeneratorLoss = "non_saturating"
+    generator_loss: numpy_gan.GeneratorLoss = "non_saturating"
     leaky_slope: float = Field(0.2, ge=0.0, lt=1.0)
 
 
