@@ -14,7 +14,7 @@ from pathlib import Path
 from gan_core.config import UserError, load_params
 from gan_core.workspace import Workspace
 
-STAGES = ("data", "classifier", "train", "evaluate", "register", "report")
+STAGES = ("data", "classifier", "train", "evaluate", "register", "report", "theory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +48,8 @@ def run_stage(stage: str, variants: list[str], params_path: Path, profile: str |
         print(json.dumps(stages.build_classifier(params, ws)))
     elif stage == "report":
         print(stages.write_report(params, ws, names))
+    elif stage == "theory":
+        print(json.dumps(stages.theory_checks(params, ws), indent=2))
     else:
         if not variants:
             raise UserError(f"'{stage}' needs variant names; configured: {', '.join(params.variants)}")

@@ -182,6 +182,29 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+# ---- the slides' theory -----------------------------------------------------------------------------------------
+
+def theory_checks(params: Params, ws: Workspace) -> dict[str, float]:
+    """The slides' theory computed by the NumPy GAN (gan_core/theory.py): metrics/theory.json, the figure of
+    p_data, p_g and D over a 1-D GAN's training, and an MLflow run holding both."""
+    from gan_core.theory import theory_report  # matplotlib and scipy: only this stage needs them
+
+    report = theory_report(params.shared.seed)
+    with atomic_path(ws.theory_figure) as tmp:
+        report.figure.savefig(tmp, format="png", dpi=100)
+    _write_json(ws.metrics("theory"), report.metrics)
+
+    experiment = tracking.configure(ws.root, params.tracking.experiment)
+    tags = {"variant": "theory", "mlflow.source.git.commit": tracking.git_commit(ws.root)}
+    with tracking.training_run(experiment, "theory", {"shared.seed": params.shared.seed}, tags) as run_id:
+        log = tracking.MetricLogger(run_id)
+        log(report.metrics, 0)
+        for step, js in report.js_curve:
+            log({"gan_1d_js": js}, step)
+        tracking.log_file(run_id, ws.theory_figure, "theory")
+    return report.metrics
+
+
 # ---- registry and report ---------------------------------------------------------------------------------------
 
 def register_variant(params: Params, ws: Workspace, name: str) -> tracking.Registration:

@@ -27,18 +27,16 @@ import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 import gan_core
 from gan_core.data.images import to_unit_range
-from gan_core.variants import DataSpec, Variant, build_variant
+from gan_core.pyfunc_input import requested_count
+from gan_core.variants import DataSpec, GeneratorExport, Variant, build_variant
 
 MODEL_ARTIFACT = "generator"
 CHAMPION = "champion"
-MAX_SAMPLES_PER_REQUEST = 10_000
-DEFAULT_SAMPLES_PER_REQUEST = 16
 
 
 def registered_name(variant: str) -> str:
@@ -103,6 +101,10 @@ def log_evaluation(run_id: str, metrics: dict[str, float], grid: Path) -> None:
         mlflow.log_artifact(str(grid), artifact_path="samples")
 
 
+def log_file(run_id: str, path: Path, artifact_path: str) -> None:
+    MlflowClient().log_artifact(run_id, str(path), artifact_path)
+
+
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     flat = {}
     for k, v in values.items():
@@ -133,28 +135,30 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):
 
     # MLflow converts `{"n": 4}` to a one-row DataFrame through the signature before calling this
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        n = _requested_count(model_input)
+        n = requested_count(model_input)
         generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
         return to_unit_range(self.variant.sample(n, generator)).numpy()
 
 
-def _requested_count(model_input: pd.DataFrame | dict | None) -> int:
-    if isinstance(model_input, pd.DataFrame):
-        model_input = model_input.to_dict(orient="list")
-    value = (model_input or {}).get("n", DEFAULT_SAMPLES_PER_REQUEST)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is None or pd.isna(value):
-        return DEFAULT_SAMPLES_PER_REQUEST
-    n = int(value)
-    if not 1 <= n <= MAX_SAMPLES_PER_REQUEST:
-        raise MlflowException(f"'n' = {n} is out of range; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} samples per request",
-                              error_code=INVALID_PARAMETER_VALUE)
-    return n
-
-
 def log_generator(run_id: str, variant: Variant) -> str:
     """Log the variant's generator to the run as a pyfunc model; returns its model URI."""
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
+        export = variant.export_generator(Path(tmp)) or _torch_export(variant, Path(tmp))
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=str(export.model_code),
+            input_example=pd.DataFrame({"n": [4]}),
+            artifacts={MODEL_ARTIFACT: str(export.weights)},
+            code_paths=[str(Path(gan_core.__file__).parent)],
+            # explicit requirements: inferring them costs seconds per call
+            pip_requirements=_requirements(*export.packages),
+            signature=generator_signature(variant.spec),
+        )
+    return info.model_uri
+
+
+def _torch_export(variant: Variant, directory: Path) -> GeneratorExport:
+    """The default export: config and generator state in a torch file, sampled by `GeneratorModel`."""
     payload = {
         "variant": variant.name,
         "config": variant.config.model_dump(mode="json"),
@@ -162,20 +166,10 @@ def log_generator(run_id: str, variant: Variant) -> str:
         "num_classes": variant.spec.num_classes,
         "generator": variant.generator_state(),
     }
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
-        weights = Path(tmp) / "generator.pt"
-        torch.save(payload, weights)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=str(Path(gan_core.__file__).parent / "pyfunc_entry.py"),
-            input_example=pd.DataFrame({"n": [4]}),
-            artifacts={MODEL_ARTIFACT: str(weights)},
-            code_paths=[str(Path(gan_core.__file__).parent)],
-            # explicit requirements: inferring them costs seconds per call
-            pip_requirements=_requirements("torch", "mlflow", "numpy", "pandas", "pydantic", "pyyaml"),
-            signature=generator_signature(variant.spec),
-        )
-    return info.model_uri
+    weights = directory / "generator.pt"
+    torch.save(payload, weights)
+    return GeneratorExport(weights=weights, model_code=Path(gan_core.__file__).parent / "pyfunc_entry.py",
+                           packages=("torch", "mlflow", "numpy", "pandas", "pydantic", "pyyaml"))
 
 
 def _requirements(*packages: str) -> list[str]:

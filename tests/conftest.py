@@ -24,6 +24,8 @@ TINY = {
     ("variants", "mlp", "lr"): 1e-3,  # converges in few steps (it degrades over long runs, not an issue here)
     ("variants", "dcgan", "steps", "quick"): 300,
     ("variants", "dcgan", "base_channels"): 16,
+    ("variants", "numpy", "steps", "quick"): 1500,
+    ("variants", "numpy", "lr"): 1e-3,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -30,6 +31,16 @@ class DataSpec:
 class Batch:
     images: Tensor  # (B, C, H, W) in [-1, 1], on the training device
     labels: Tensor  # (B,) int64 class labels
+
+
+@dataclass(frozen=True)
+class GeneratorExport:
+    """A generator as the registry ships it: a weights file, the models-from-code file that samples from it,
+    and the pip packages that file needs."""
+
+    weights: Path
+    model_code: Path
+    packages: tuple[str, ...]
 
 
 class Variant(ABC):
@@ -64,6 +75,10 @@ class Variant(ABC):
 
     @abstractmethod
     def load_generator_state(self, state: dict[str, Any]) -> None: ...
+
+    def export_generator(self, directory: Path) -> GeneratorExport | None:
+        """Write the generator for the registry into `directory`; None: the torch pyfunc of gan_core.tracking."""
+        return None
 
 
 class TorchVariant(Variant):

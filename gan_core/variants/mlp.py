@@ -20,6 +20,22 @@ class MLPConfig(UnconditionalConfig):
     hidden: PositiveInt = 256
 
 
+def generator_net(noise_dim: int, hidden: int, pixels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(noise_dim, hidden), nn.ReLU(),
+        nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, pixels), nn.Tanh(),
+    )
+
+
+def discriminator_net(pixels: int, hidden: int, leaky_slope: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(pixels, hidden), nn.LeakyReLU(leaky_slope),
+        nn.Linear(hidden, hidden), nn.LeakyReLU(leaky_slope),
+        nn.Linear(hidden, 1),
+    )
+
+
 @register
 class MLPGAN(UnconditionalGAN):
     name = "mlp"
@@ -28,18 +44,7 @@ class MLPGAN(UnconditionalGAN):
 
     def build_nets(self) -> dict[str, nn.Module]:
         c, pixels = self.config, math.prod(self.spec.image_shape)
-        return {
-            "G": nn.Sequential(
-                nn.Linear(c.noise_dim, c.hidden), nn.ReLU(),
-                nn.Linear(c.hidden, c.hidden), nn.ReLU(),
-                nn.Linear(c.hidden, pixels), nn.Tanh(),
-            ),
-            "D": nn.Sequential(
-                nn.Linear(pixels, c.hidden), nn.LeakyReLU(c.leaky_slope),
-                nn.Linear(c.hidden, c.hidden), nn.LeakyReLU(c.leaky_slope),
-                nn.Linear(c.hidden, 1),
-            ),
-        }
+        return {"G": generator_net(c.noise_dim, c.hidden, pixels), "D": discriminator_net(pixels, c.hidden, c.leaky_slope)}
 
     def generate(self, z: Tensor) -> Tensor:
         return self.nets["G"](z).view(-1, *self.spec.image_shape)
