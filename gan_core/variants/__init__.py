@@ -4,11 +4,12 @@ import importlib
 import pkgutil
 
 from gan_core.variants.base import (
-    Batch, DataSpec, TorchVariant, Variant, build_variant, get_variant_class, variant_names,
+    Batch, DataSpec, TorchVariant, Variant, balanced_labels, build_variant, get_variant_class, variant_names,
 )
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Batch", "DataSpec", "TorchVariant", "Variant", "build_variant", "get_variant_class", "variant_names"]
+__all__ = ["Batch", "DataSpec", "TorchVariant", "Variant", "balanced_labels", "build_variant", "get_variant_class",
+           "variant_names"]
