@@ -114,3 +114,19 @@ def test_sampling_follows_the_requested_labels():
 
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         gan.sample(3, torch.Generator(), torch.tensor([1, 2]))
+
+
+def test_generator_ema_samples_and_ships_the_running_average_of_g():
+    torch.manual_seed(0)
+    config = {**CONFIG, "generator_ema": 0.9}
+    gan = build_variant("cgan", config, SPEC, torch.device("cpu"))
+    before = [p.clone() for p in gan.nets["G"].parameters()]
+    gan.train_step(real_batch())
+    for average, old, new in zip(gan.nets["G_ema"].parameters(), before, gan.nets["G"].parameters()):
+        torch.testing.assert_close(average, 0.9 * old + 0.1 * new)
+
+    labels = torch.tensor([0, 5, 9])
+    shipped = build_variant("cgan", config, SPEC, torch.device("cpu"))
+    shipped.load_generator_state(gan.generator_state())
+    expected = gan.nets["G_ema"](torch.randn(3, 8, generator=torch.Generator().manual_seed(1)), labels)
+    assert torch.equal(shipped.sample(3, torch.Generator().manual_seed(1), labels), expected.view(3, *IMAGE_SHAPE))

@@ -18,7 +18,9 @@ G then descends the `mlp` variant's loss through D (frozen) on its images with t
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +35,8 @@ from gan_core.variants.mlp import MLPConfig, discriminator_net, generator_net
 class CGANConfig(MLPConfig):
     # weight of kind (2), real image + wrong label -> fake; 0 = the classic CGAN of Mirza & Osindero
     wrong_label_weight: float = Field(1.0, ge=0.0)
+    # decay of an exponential moving average of G's weights that samples instead of G; 0 = G itself samples
+    generator_ema: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class LabelConcat(nn.Module):
@@ -56,18 +60,24 @@ class CGAN(TorchVariant):
 
     def __init__(self, config: CGANConfig, spec: DataSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
-        pixels, classes = math.prod(spec.image_shape), spec.num_classes
+        pixels, classes, hidden = math.prod(spec.image_shape), spec.num_classes, config.hidden
         self.nets = {
-            "G": LabelConcat(generator_net(config.noise_dim + classes, config.hidden, pixels), classes).to(device),
-            "D": LabelConcat(discriminator_net(pixels + classes, config.hidden, config.leaky_slope), classes).to(device),
+            "G": LabelConcat(generator_net(config.noise_dim + classes, hidden, pixels), classes).to(device),
+            "D": LabelConcat(discriminator_net(pixels + classes, hidden, config.leaky_slope), classes).to(device),
         }
         self.optims = {
             k: torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, foreach=True)
             for k, net in self.nets.items()
         }
+        if config.generator_ema > 0:
+            # averaging G's iterates smooths the oscillation of GAN training (Yazici et al., ICLR 2019)
+            self.nets["G_ema"] = copy.deepcopy(self.nets["G"]).requires_grad_(False)
 
-    def _generate(self, z: Tensor, labels: Tensor) -> Tensor:
-        return self.nets["G"](z, labels).view(-1, *self.spec.image_shape)
+    def _sampler(self) -> nn.Module:
+        return self.nets.get("G_ema", self.nets["G"])
+
+    def _generate(self, z: Tensor, labels: Tensor, net: nn.Module | None = None) -> Tensor:
+        return (net or self.nets["G"])(z, labels).view(-1, *self.spec.image_shape)
 
     def train_step(self, batch: Batch) -> dict[str, Tensor]:
         G, D = self.nets["G"], self.nets["D"]
@@ -101,6 +111,10 @@ class CGAN(TorchVariant):
         g_loss.backward()
         self.optims["G"].step()
         D.requires_grad_(True)
+        if "G_ema" in self.nets:
+            with torch.no_grad():
+                for average, current in zip(self.nets["G_ema"].parameters(), G.parameters()):
+                    average.lerp_(current, 1.0 - self.config.generator_ema)
         return {**{k: v.detach() for k, v in losses.items()}, "loss_g": g_loss.detach()}
 
     @torch.no_grad()
@@ -110,4 +124,10 @@ class CGAN(TorchVariant):
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         z = torch.randn(n, self.config.noise_dim, generator=generator, device=generator.device)
-        return self._generate(z.to(self.device), labels.to(self.device))
+        return self._generate(z.to(self.device), labels.to(self.device), self._sampler())
+
+    def generator_state(self) -> dict[str, Any]:
+        return {"G": self._sampler().state_dict()}
+
+    def load_generator_state(self, state: dict[str, Any]) -> None:
+        self._sampler().load_state_dict(state["G"])
