@@ -26,7 +26,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import Array
 
 import gan_core
 from gan_core.data.images import to_unit_range
@@ -100,6 +101,13 @@ def log_evaluation(run_id: str, metrics: dict[str, float], grid: Path) -> None:
         mlflow.log_artifact(str(grid), artifact_path="samples")
 
 
+def log_report(experiment_id: str, run_name: str, files: list[Path]) -> None:
+    """The comparison report (table and sample image) as the artifacts of a run of its own, tagged `report`."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={"kind": "report"}):
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="report")
+
+
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     flat = {}
     for k, v in values.items():
@@ -111,9 +119,11 @@ def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 # ---- the generator as an MLflow model ----------------------------------------------------------------------
 
 def generator_signature(spec: DataSpec) -> ModelSignature:
-    """`{"n": 4}` in (optional, default 16), params `seed`; images (n, C, H, W) float32 in [0, 1] out."""
+    """`{"n": 4}` (optional, default 16) or, for conditional variants, `{"label": [3, 3, 7]}` (one image per label)
+    in, params `seed`; images (n, C, H, W) float32 in [0, 1] out."""
     return ModelSignature(
-        inputs=Schema([ColSpec("long", "n", required=False)]),
+        inputs=Schema([ColSpec("long", "n", required=False),
+                       ColSpec(Array(DataType.long), "label", required=False)]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.image_shape))]),
         params=ParamSchema([ParamSpec("seed", "long", 0)]),
     )
@@ -130,19 +140,47 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):
 
     # MLflow converts `{"n": 4}` to a one-row DataFrame through the signature before calling this
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        n = _requested_count(model_input)
+        labels = _requested_labels(model_input, self.variant)
+        n = _requested_count(model_input, default=DEFAULT_SAMPLES_PER_REQUEST if labels is None else len(labels))
+        if labels is not None and n != len(labels):
+            raise MlflowException(f"'n' = {n} disagrees with the {len(labels)} labels given; accepted: 'label' "
+                                  f"alone (one image per label) or 'n' equal to its length",
+                                  error_code=INVALID_PARAMETER_VALUE)
         generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
-        return to_unit_range(self.variant.sample(n, generator)).numpy()
+        return to_unit_range(self.variant.sample(n, generator, labels)).numpy()
 
 
-def _requested_count(model_input: pd.DataFrame | dict | None) -> int:
+def _requested_labels(model_input: pd.DataFrame | dict | None, variant: Variant) -> torch.Tensor | None:
+    """The `label` list of a request (None when absent), checked against what the variant can draw."""
     if isinstance(model_input, pd.DataFrame):
         model_input = model_input.to_dict(orient="list")
-    value = (model_input or {}).get("n", DEFAULT_SAMPLES_PER_REQUEST)
+    value = (model_input or {}).get("label")
+    if isinstance(value, list) and len(value) == 1 and not np.isscalar(value[0]):
+        value = value[0]  # one DataFrame row holding the whole list
+    if value is None or (np.isscalar(value) and pd.isna(value)):
+        return None
+    if not variant.conditional:
+        raise MlflowException(f"'label' was given but '{variant.name}' is not a conditional generator; "
+                              f"accepted input: {{\"n\": N}}", error_code=INVALID_PARAMETER_VALUE)
+    labels = [int(v) for v in np.atleast_1d(np.asarray(value))]
+    last = variant.spec.num_classes - 1
+    if not 1 <= len(labels) <= MAX_SAMPLES_PER_REQUEST:
+        raise MlflowException(f"'label' has {len(labels)} entries; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} labels "
+                              f"per request", error_code=INVALID_PARAMETER_VALUE)
+    if bad := sorted({v for v in labels if not 0 <= v <= last}):
+        raise MlflowException(f"'label' values {bad} are not classes of '{variant.name}'; accepted: 0 to {last}",
+                              error_code=INVALID_PARAMETER_VALUE)
+    return torch.tensor(labels, dtype=torch.int64)
+
+
+def _requested_count(model_input: pd.DataFrame | dict | None, default: int = DEFAULT_SAMPLES_PER_REQUEST) -> int:
+    if isinstance(model_input, pd.DataFrame):
+        model_input = model_input.to_dict(orient="list")
+    value = (model_input or {}).get("n", default)
     if isinstance(value, list):
         value = value[0] if value else None
     if value is None or pd.isna(value):
-        return DEFAULT_SAMPLES_PER_REQUEST
+        return default
     n = int(value)
     if not 1 <= n <= MAX_SAMPLES_PER_REQUEST:
         raise MlflowException(f"'n' = {n} is out of range; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} samples per request",

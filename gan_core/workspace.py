@@ -39,6 +39,10 @@ class Workspace:
         return self.root / "reports" / "comparison.md"
 
     @property
+    def report_image(self) -> Path:
+        return self.root / "reports" / "comparison.png"
+
+    @property
     def data_dvc(self) -> Path:
         return self.root / "data.dvc"
 
