@@ -22,6 +22,8 @@ TINY = {
     ("tracking", "log_every"): 100,
     ("variants", "mlp", "steps", "quick"): 1500,
     ("variants", "mlp", "lr"): 1e-3,  # converges in few steps (it degrades over long runs, not an issue here)
+    ("variants", "cgan", "steps", "quick"): 1500,
+    ("variants", "cgan", "lr"): 1e-3,
 }
 
 

@@ -23,6 +23,25 @@ images = model.predict({"n": 5}, params={"seed": 1})
 print(json.dumps({"shape": list(images.shape), "min": float(images.min()), "max": float(images.max())}))
 """
 
+# the conditional champion draws the requested digits (read by the evaluation's classifier); bad labels are 4xx
+SAMPLE_LABELS = """
+import json, mlflow, torch
+from pathlib import Path
+from mlflow.exceptions import MlflowException
+from gan_core.evaluate.classifier import load_classifier
+model = mlflow.pyfunc.load_model("models:/gan-cgan@champion")
+images = torch.from_numpy(model.predict({"label": [3, 3, 7]}, params={"seed": 0}))
+counted = model.predict({"n": 4})
+classes = load_classifier(Path("models/classifier.pt"))(images * 2 - 1).argmax(1).tolist()
+errors = []
+for uri, request in [("models:/gan-cgan@champion", {"label": [3, 12]}), ("models:/gan-mlp@champion", {"label": [3]})]:
+    try:
+        mlflow.pyfunc.load_model(uri).predict(request)
+    except MlflowException as err:
+        errors.append([err.error_code, err.message])
+print(json.dumps({"shape": list(images.shape), "classes": classes, "n_shape": list(counted.shape), "errors": errors}))
+"""
+
 
 def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect_harness):
     from flows.pipeline import gan_pipeline
@@ -31,21 +50,37 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     first = registrations["mlp"]
     assert (first.name, first.version, first.is_champion) == ("gan-mlp", 1, True)
 
-    metrics = json.loads((workspace / "metrics" / "mlp.json").read_text())
-    assert metrics["fid"] * 3 < metrics["fid_untrained"]  # training clearly beats an untrained G
-    assert metrics["fid_real_floor"] < metrics["fid"]
-    assert metrics["classes_covered"] >= 8
-    for output in ("samples/mlp.png", "reports/comparison.md", "models/mlp/checkpoint.pt", "metrics/classifier.json"):
+    for name in ("mlp", "cgan"):
+        metrics = json.loads((workspace / "metrics" / f"{name}.json").read_text())
+        assert metrics["fid"] * 3 < metrics["fid_untrained"]  # training clearly beats an untrained G
+        assert metrics["fid_real_floor"] < metrics["fid"]
+        assert metrics["classes_covered"] >= 8
+        assert metrics["precision"] > metrics["precision_untrained"] and metrics["coverage_real_floor"] > 0
+    cgan = json.loads((workspace / "metrics" / "cgan.json").read_text())
+    assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
+    assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
+    assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
+    for output in ("samples/mlp.png", "samples/cgan.png", "reports/comparison.md", "reports/comparison.png",
+                   "models/mlp/checkpoint.pt", "metrics/classifier.json"):
         assert (workspace / output).is_file(), output
-    assert "| mlp |" in (workspace / "reports" / "comparison.md").read_text()
+    report = (workspace / "reports" / "comparison.md").read_text()
+    assert "| mlp |" in report and "| cgan |" in report
+    assert "![one row of samples per variant](comparison.png)" in report
     with get_client(sync_client=True) as prefect:
         artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
     assert "| mlp |" in artifacts[0].data and "| gan-mlp | 1 |" in artifacts[0].data
+    assert "| cgan |" in artifacts[0].data and "| gan-cgan | 1 |" in artifacts[0].data
 
     # the champion loads in a fresh process and samples 8x8 images in [0, 1]
     sampled = json.loads(run_cli(sys.executable, "-c", LOAD_AND_SAMPLE, cwd=workspace).stdout)
     assert sampled["shape"] == [5, 1, 8, 8]
     assert 0.0 <= sampled["min"] < sampled["max"] <= 1.0
+    labelled = json.loads(run_cli(sys.executable, "-c", SAMPLE_LABELS, cwd=workspace).stdout)
+    assert labelled["shape"] == [3, 1, 8, 8] and labelled["classes"] == [3, 3, 7]
+    assert labelled["n_shape"] == [4, 1, 8, 8]  # `{"n": N}` still works for a conditional generator
+    (range_code, range_message), (conditional_code, conditional_message) = labelled["errors"]
+    assert range_code == conditional_code == "INVALID_PARAMETER_VALUE"
+    assert "'label' values [12]" in range_message and "not a conditional generator" in conditional_message
 
     # registering the same run again adds no version and leaves the alias where it is
     params = load_params(workspace / "params.yaml")
@@ -56,7 +91,7 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     retrain = tiny_params()
     retrain["shared"]["seed"] = 1
     (workspace / "params.yaml").write_text(yaml.safe_dump(retrain))
-    second = gan_pipeline(params_path=str(workspace / "params.yaml"))["mlp"]
+    second = gan_pipeline(variants=["mlp"], params_path=str(workspace / "params.yaml"))["mlp"]
     assert second.version == 2
     assert second.champion_version == (2 if second.fid < first.fid else 1)
     client = MlflowClient()
@@ -69,6 +104,14 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert "mlflow.source.git.commit" in run.data.tags and run.data.metrics["fid"] == second.fid
     assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 15  # 1500 steps / log_every 100
     assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/mlp.png"]
+    assert run.data.metrics["coverage_real_floor"] == metrics_of(workspace, "mlp")["coverage_real_floor"]
+    reports = client.search_runs([run.info.experiment_id], "tags.kind = 'report'", order_by=["attributes.start_time"])
+    assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {
+        "report/comparison.md", "report/comparison.png"}
+
+
+def metrics_of(workspace, name: str) -> dict:
+    return json.loads((workspace / "metrics" / f"{name}.json").read_text())
 
 
 def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
@@ -90,9 +133,10 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
 
     cli(sys.executable, "-m", "gan_core", "data")
     first = cli(sys.executable, "-m", "dvc", "repro")
-    assert "Running stage 'train@mlp'" in first
+    assert "Running stage 'train@mlp'" in first and "Running stage 'train@cgan'" in first
     metrics = {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()}
-    assert set(metrics) == {"classifier.json", "mlp.json"}
+    assert set(metrics) == {"classifier.json", "mlp.json", "cgan.json"}
+    assert (repo / "reports" / "comparison.png").is_file()
 
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second
