@@ -34,7 +34,7 @@ from gan_core.variants.mlp import MLPConfig, discriminator_net, generator_net
 
 class CGANConfig(MLPConfig):
     # weight of kind (2), real image + wrong label -> fake; 0 = the classic CGAN of Mirza & Osindero
-    wrong_label_weight: float = Field(1.0, ge=0.0)
+    wrong_label_weight: float = Field(0.5, ge=0.0)
     # decay of an exponential moving average of G's weights that samples instead of G; 0 = G itself samples
     generator_ema: float = Field(0.0, ge=0.0, lt=1.0)
 
