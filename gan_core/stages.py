@@ -239,8 +239,9 @@ def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
     text = (
         f"# GAN comparison ({params.shared.profile} profile)\n\n{table}\n"
         f"Each cell: the model's value (the real-data floor: the test split measured the same way against the "
-        f"train split, same N; no generator can be expected to beat it). FID, KID, intra-class FID: lower is "
-        f"better; precision, recall, coverage, class accuracy: higher is better, up to 1; density: about 1. "
+        f"train split, same N). FID, KID, intra-class FID: lower is better, the floor is the best to expect; "
+        f"precision, recall, coverage, class accuracy: higher is better, up to 1; density: about 1 (above 1 and "
+        f"precision above the floor: samples crowd the densest digits). "
         f"Features and class counts come from a digit classifier with test accuracy "
         f"{classifier['test_accuracy']:.3f}.\n\n"
         f"Samples, one row per variant, same seed (`reports/{ws.report_image.name}`, also in the MLflow run tagged "

@@ -9,11 +9,13 @@ D is trained on the slides' three kinds of pairs, in one forward pass:
   (2) real image + a wrong label       -> fake   (a label drawn uniformly from the other classes)
   (3) generated image + G's label      -> fake   (G is asked for the real batch's labels: the data's class mix)
 D's loss is BCE(1) + (BCE(3) + w * BCE(2)) / (1 + w) with w = `wrong_label_weight`: w = 0 is the classic CGAN
-(kind (2) is not even computed), w = 1 is the matching-aware D of Reed et al. (2016). The fake side always weighs
-as much as the real side, so w changes what D rejects, not how hard it pushes against G.
+(kind (2) is not even computed), w = 1 is the matching-aware D of Reed et al. (2016); params.yaml uses 0.5, the
+best FID measured (README). The fake side always weighs as much as the real side, so w changes what D rejects,
+not how hard it pushes against G.
 G then descends the `mlp` variant's loss through D (frozen) on its images with the labels it was given.
 
 `sample(n, generator, labels)` follows `labels`; without them it draws balanced labels 0, 1, ..., 9, 0, 1, ...
+With `generator_ema` > 0 an exponential moving average of G's weights samples and is what gets registered.
 """
 
 from __future__ import annotations
