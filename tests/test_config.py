@@ -34,7 +34,7 @@ def broken(edit) -> dict:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda p: p["variants"].update(wgan={}), ["unknown variant 'wgan'", "known variants: mlp"]),
+        (lambda p: p["variants"].update(wgan={}), ["unknown variant 'wgan'", "known variants: cgan, ", "mlp"]),
         (lambda p: p["variants"]["mlp"].update(lr=-0.1), ["'variants.mlp.lr' = -0.1", "greater than 0"]),
         (lambda p: p["variants"]["mlp"].update(hidden="wide"), ["'variants.mlp.hidden' = 'wide'", "integer"]),
         (lambda p: p["variants"]["mlp"].update(generator_loss="wasserstein"),
