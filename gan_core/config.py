@@ -86,6 +86,7 @@ class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
+    prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage
     # a class counts as covered when at least this fraction of the samples is classified as it
     class_coverage_min_fraction: float = Field(0.01, gt=0.0, lt=1.0)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gan_core.numpy_gan import PARAM_NAMES, generate
-from gan_core.pyfunc_input import requested_count
+from gan_core.pyfunc_input import requested_batch
 
 
 class NumpyGeneratorModel(mlflow.pyfunc.PythonModel):
@@ -22,7 +22,7 @@ class NumpyGeneratorModel(mlflow.pyfunc.PythonModel):
             self.image_shape = tuple(int(d) for d in arrays["image_shape"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        n = requested_count(model_input)
+        n, _ = requested_batch(model_input, "numpy", conditional=False, num_classes=0)  # labels are refused
         images = generate(self.G, n, np.random.default_rng(int((params or {}).get("seed", 0))))
         return ((images.reshape(n, *self.image_shape) + 1) / 2).clip(0, 1).astype(np.float32)
 

@@ -1,7 +1,12 @@
-"""What a request to a registered generator may ask for; shared by the torch and the NumPy pyfunc (no torch here)."""
+"""What a request to a registered generator may ask for; shared by the torch and the NumPy pyfunc (no torch here).
+
+`{"n": N}` asks for N images (default 16, 1 to 10,000); `{"label": [3, 3, 7]}` asks a conditional generator for one
+image per label. MLflow hands either over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -9,18 +14,54 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 MAX_SAMPLES_PER_REQUEST = 10_000
 DEFAULT_SAMPLES_PER_REQUEST = 16
 
+Request = pd.DataFrame | dict | None
 
-def requested_count(model_input: pd.DataFrame | dict | None) -> int:
-    """The `n` of `{"n": N}` (MLflow hands it over as a one-row DataFrame), 16 when absent; 1 to 10,000."""
+
+def _as_dict(model_input: Request) -> dict:
     if isinstance(model_input, pd.DataFrame):
-        model_input = model_input.to_dict(orient="list")
-    value = (model_input or {}).get("n", DEFAULT_SAMPLES_PER_REQUEST)
+        return model_input.to_dict(orient="list")
+    return model_input or {}
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def requested_count(model_input: Request, default: int = DEFAULT_SAMPLES_PER_REQUEST) -> int:
+    """The `n` of the request, `default` when absent; 1 to 10,000."""
+    value = _as_dict(model_input).get("n", default)
     if isinstance(value, list):
         value = value[0] if value else None
     if value is None or pd.isna(value):
-        return DEFAULT_SAMPLES_PER_REQUEST
+        return default
     n = int(value)
     if not 1 <= n <= MAX_SAMPLES_PER_REQUEST:
-        raise MlflowException(f"'n' = {n} is out of range; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} samples per request",
-                              error_code=INVALID_PARAMETER_VALUE)
+        raise _invalid(f"'n' = {n} is out of range; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} samples per request")
     return n
+
+
+def requested_labels(model_input: Request, variant: str, conditional: bool, num_classes: int) -> list[int] | None:
+    """The `label` list of the request (None when absent), checked against what the generator can draw."""
+    value = _as_dict(model_input).get("label")
+    if isinstance(value, list) and len(value) == 1 and not np.isscalar(value[0]):
+        value = value[0]  # one DataFrame row holding the whole list
+    if value is None or (np.isscalar(value) and pd.isna(value)):
+        return None
+    if not conditional:
+        raise _invalid(f"'label' was given but '{variant}' is not a conditional generator; accepted input: {{\"n\": N}}")
+    labels = [int(v) for v in np.atleast_1d(np.asarray(value))]
+    if not 1 <= len(labels) <= MAX_SAMPLES_PER_REQUEST:
+        raise _invalid(f"'label' has {len(labels)} entries; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} labels per request")
+    if bad := sorted({v for v in labels if not 0 <= v < num_classes}):
+        raise _invalid(f"'label' values {bad} are not classes of '{variant}'; accepted: 0 to {num_classes - 1}")
+    return labels
+
+
+def requested_batch(model_input: Request, variant: str, conditional: bool, num_classes: int) -> tuple[int, list[int] | None]:
+    """(n, labels) of a request: labels alone give one image each; `n` with labels must match their number."""
+    labels = requested_labels(model_input, variant, conditional, num_classes)
+    n = requested_count(model_input, default=DEFAULT_SAMPLES_PER_REQUEST if labels is None else len(labels))
+    if labels is not None and n != len(labels):
+        raise _invalid(f"'n' = {n} disagrees with the {len(labels)} labels given; accepted: 'label' alone "
+                       f"(one image per label) or 'n' equal to its length")
+    return n, labels

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from PIL import Image
 
 from gan_core import tracking
 from gan_core.config import Params, UserError
@@ -20,9 +21,9 @@ from gan_core import data
 from gan_core.data import ImageSet, load_split
 from gan_core.data.images import to_unit_range
 from gan_core.evaluate.classifier import accuracy, load_classifier, save_classifier, train_classifier
-from gan_core.evaluate.image_metrics import compare_to_reference, image_grid
+from gan_core.evaluate.image_metrics import compare_to_reference, image_grid, labelled_rows
 from gan_core.train import load_checkpoint, resolve_device, seed_everything, train
-from gan_core.variants import DataSpec, build_variant
+from gan_core.variants import DataSpec, Variant, balanced_labels, build_variant
 from gan_core.workspace import Workspace, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -139,27 +140,28 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
 # ---- evaluation --------------------------------------------------------------------------------------------------
 
 def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, float]:
-    """FID/KID/class statistics of the trained generator beside the real-data floor and an untrained generator."""
+    """Every metric of the trained generator beside its real-data floor and an untrained generator's value."""
     device = resolve_device(params.shared.device)
     seed = params.shared.seed
     train_set = load_split(params.data, ws.root, "train", device)
     test_set = load_split(params.data, ws.root, "test", device)
     classifier = load_classifier(ws.classifier, device)
-    checkpoint = load_checkpoint(ws.checkpoint(name))
-
     seed_everything(seed, device)
-    untrained = build_variant(name, checkpoint["config"], spec_of(train_set), device)
-    trained = build_variant(name, checkpoint["config"], spec_of(train_set), device)
-    trained.load_state_dict(checkpoint["state"])
+    trained, steps = _trained_variant(ws, name, spec_of(train_set), device)
+    untrained = build_variant(name, trained.config.model_dump(), spec_of(train_set), device)
 
     n = len(test_set)  # the floor compares the test split with train: generated sets get the same N
+    # conditional generators are asked for balanced classes, the (stratified) test split's mix; the floor's
+    # "requested" labels are the test split's true ones
+    labels = balanced_labels(n, train_set.num_classes, device) if trained.conditional else None
     candidates = {
-        "model": trained.sample(n, _generator(seed, device)),
+        "model": trained.sample(n, _generator(seed, device), labels),
         "real_floor": test_set.images,
-        "untrained": untrained.sample(n, _generator(seed, device)),
+        "untrained": untrained.sample(n, _generator(seed, device), labels),
     }
-    scores = compare_to_reference(classifier, train_set.images, candidates, params.evaluation, seed)
-    metrics = {"steps": checkpoint["step"], "n_samples": n}
+    requested = {"model": labels, "real_floor": test_set.labels, "untrained": labels} if trained.conditional else None
+    scores = compare_to_reference(classifier, train_set, candidates, params.evaluation, seed, requested)
+    metrics = {"steps": steps, "n_samples": n}
     for metric, value in scores["model"].items():
         metrics[metric] = value
         metrics[f"{metric}_real_floor"] = scores["real_floor"][metric]
@@ -176,6 +178,14 @@ def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, floa
         tracking.configure(ws.root, params.tracking.experiment)
         tracking.log_evaluation(record["run_id"], metrics, ws.sample_grid(name))
     return metrics
+
+
+def _trained_variant(ws: Workspace, name: str, spec: DataSpec, device: torch.device) -> tuple[Variant, int]:
+    """The variant as its last checkpoint left it, and the number of steps it had trained."""
+    checkpoint = load_checkpoint(ws.checkpoint(name))
+    variant = build_variant(name, checkpoint["config"], spec, device)
+    variant.load_state_dict(checkpoint["state"])
+    return variant, checkpoint["step"]
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
@@ -216,34 +226,66 @@ def register_variant(params: Params, ws: Workspace, name: str) -> tracking.Regis
     return tracking.register_generator(record["run_id"], record["model_uri"], name, fid)
 
 
+# each metric's cell shows the model's value and, in parentheses, the real-data floor computed the same way
 REPORT_COLUMNS = {
-    "fid": "FID", "fid_real_floor": "FID real floor", "fid_untrained": "FID untrained G",
-    "kid_mean": "KID", "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)", "steps": "steps",
+    "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_mean": "KID",
+    "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
+    "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)",
+    "class_accuracy": "class accuracy", "intra_class_fid": "intra-class FID",
 }
+ROW_SAMPLES = 10  # samples per variant in the comparison image (a conditional variant draws the digits 0-9)
 
 
 def comparison_table(ws: Workspace, names: list[str]) -> str:
-    """A markdown table of every evaluated variant's metrics (lower FID/KID is better; floor = real test data)."""
+    """A markdown table of every evaluated variant's metrics, each as `model (real floor)`; n/a: not applicable."""
     header = "| variant | " + " | ".join(REPORT_COLUMNS.values()) + " |"
     lines = [header, "|" + "---|" * (len(REPORT_COLUMNS) + 1)]
     for name in names:
         metrics = json.loads(ws.metrics(name).read_text())
-        cells = [_format(metrics.get(key)) for key in REPORT_COLUMNS]
+        cells = [_cell(metrics, key) for key in REPORT_COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def comparison_image(params: Params, ws: Workspace, names: list[str]) -> Image.Image:
+    """One row of samples per variant, every generator drawn with the same seed."""
+    device = resolve_device(params.shared.device)
+    spec = spec_of(load_split(params.data, ws.root, "train", device))
+    rows = {}
+    for name in names:
+        variant, _ = _trained_variant(ws, name, spec, device)
+        rows[name] = to_unit_range(variant.sample(ROW_SAMPLES, _generator(params.shared.seed, device)))
+    return labelled_rows(rows)
+
+
 def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
+    """reports/comparison.md (the table) and reports/comparison.png (the samples), also logged to MLflow."""
     table = comparison_table(ws, names)
     classifier = json.loads(ws.metrics("classifier").read_text())
+    with atomic_path(ws.report_image) as tmp:
+        comparison_image(params, ws, names).save(tmp, format="PNG")
     text = (
         f"# GAN comparison ({params.shared.profile} profile)\n\n{table}\n"
+        f"Each cell: the model's value (the real-data floor: the test split measured the same way against the "
+        f"train split, same N). FID, KID, intra-class FID: lower is better, the floor is the best to expect; "
+        f"precision, recall, coverage, class accuracy: higher is better, up to 1; density: about 1 (above 1 and "
+        f"precision above the floor: samples crowd the densest digits). "
         f"Features and class counts come from a classifier of the data's classes with test accuracy "
-        f"{classifier['test_accuracy']:.3f}. The real floor compares the test split with the train split "
-        f"(same N): no generator can be expected to beat it.\n"
+        f"{classifier['test_accuracy']:.3f}.\n\n"
+        f"Samples, one row per variant, same seed (`reports/{ws.report_image.name}`, also in the MLflow run tagged "
+        f"`kind=report`):\n\n![one row of samples per variant]({ws.report_image.name})\n"
     )
     write_text_atomic(ws.report, text)
+    experiment = tracking.configure(ws.root, params.tracking.experiment)
+    tracking.log_report(experiment, f"report-{params.shared.profile}", [ws.report, ws.report_image])
     return text
+
+
+def _cell(metrics: dict, key: str) -> str:
+    if key not in metrics:
+        return "n/a"
+    floor = metrics.get(f"{key}_real_floor")
+    return _format(metrics[key]) if floor is None else f"{_format(metrics[key])} ({_format(floor)})"
 
 
 def _format(value: object) -> str:

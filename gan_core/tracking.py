@@ -28,11 +28,12 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import Array
 
 import gan_core
 from gan_core.data.images import to_unit_range
-from gan_core.pyfunc_input import requested_count
+from gan_core.pyfunc_input import requested_batch
 from gan_core.variants import DataSpec, GeneratorExport, Variant, build_variant
 
 MODEL_ARTIFACT = "generator"
@@ -105,6 +106,13 @@ def log_file(run_id: str, path: Path, artifact_path: str) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 
+def log_report(experiment_id: str, run_name: str, files: list[Path]) -> None:
+    """The comparison report (table and sample image) as the artifacts of a run of its own, tagged `report`."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={"kind": "report"}):
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="report")
+
+
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     flat = {}
     for k, v in values.items():
@@ -116,9 +124,11 @@ def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 # ---- the generator as an MLflow model ----------------------------------------------------------------------
 
 def generator_signature(spec: DataSpec) -> ModelSignature:
-    """`{"n": 4}` in (optional, default 16), params `seed`; images (n, C, H, W) float32 in [0, 1] out."""
+    """`{"n": 4}` (optional, default 16) or, for conditional variants, `{"label": [3, 3, 7]}` (one image per label)
+    in, params `seed`; images (n, C, H, W) float32 in [0, 1] out."""
     return ModelSignature(
-        inputs=Schema([ColSpec("long", "n", required=False)]),
+        inputs=Schema([ColSpec("long", "n", required=False),
+                       ColSpec(Array(DataType.long), "label", required=False)]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.image_shape))]),
         params=ParamSchema([ParamSpec("seed", "long", 0)]),
     )
@@ -135,9 +145,11 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):
 
     # MLflow converts `{"n": 4}` to a one-row DataFrame through the signature before calling this
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        n = requested_count(model_input)
+        n, labels = requested_batch(model_input, self.variant.name, self.variant.conditional,
+                                    self.variant.spec.num_classes)
         generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
-        return to_unit_range(self.variant.sample(n, generator)).numpy()
+        label_tensor = None if labels is None else torch.tensor(labels, dtype=torch.int64)
+        return to_unit_range(self.variant.sample(n, generator, label_tensor)).numpy()
 
 
 def log_generator(run_id: str, variant: Variant) -> str:

@@ -43,6 +43,10 @@ class Workspace:
         return self.root / "reports" / "theory.png"
 
     @property
+    def report_image(self) -> Path:
+        return self.root / "reports" / "comparison.png"
+
+    @property
     def data_dvc(self) -> Path:
         return self.root / "data.dvc"
 

@@ -24,6 +24,25 @@ print(json.dumps({"shape": list(images.shape), "min": float(images.min()), "max"
 """
 NO_TORCH = "import sys; sys.modules['torch'] = None  # from here on, any `import torch` fails\n"
 
+# the conditional champion draws the requested digits (read by the evaluation's classifier); bad labels are 4xx
+SAMPLE_LABELS = """
+import json, mlflow, torch
+from pathlib import Path
+from mlflow.exceptions import MlflowException
+from gan_core.evaluate.classifier import load_classifier
+model = mlflow.pyfunc.load_model("models:/gan-cgan@champion")
+images = torch.from_numpy(model.predict({"label": [3, 3, 7]}, params={"seed": 0}))
+counted = model.predict({"n": 4})
+classes = load_classifier(Path("models/classifier.pt"))(images * 2 - 1).argmax(1).tolist()
+errors = []
+for uri, request in [("models:/gan-cgan@champion", {"label": [3, 12]}), ("models:/gan-mlp@champion", {"label": [3]})]:
+    try:
+        mlflow.pyfunc.load_model(uri).predict(request)
+    except MlflowException as err:
+        errors.append([err.error_code, err.message])
+print(json.dumps({"shape": list(images.shape), "classes": classes, "n_shape": list(counted.shape), "errors": errors}))
+"""
+
 
 def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect_harness):
     from flows.pipeline import gan_pipeline
@@ -32,25 +51,40 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     first = registrations["mlp"]
     assert (first.name, first.version, first.is_champion) == ("gan-mlp", 1, True)
 
-    for name in ("mlp", "numpy"):
-        metrics = json.loads((workspace / "metrics" / f"{name}.json").read_text())
+    for name in ("mlp", "numpy", "cgan"):
+        metrics = metrics_of(workspace, name)
         assert metrics["fid"] * 3 < metrics["fid_untrained"], name  # training clearly beats an untrained G
         assert metrics["fid_real_floor"] < metrics["fid"]
         assert metrics["classes_covered"] >= 8
-    for output in ("samples/mlp.png", "reports/comparison.md", "models/mlp/checkpoint.pt", "metrics/classifier.json"):
+        assert metrics["precision"] > metrics["precision_untrained"] and metrics["coverage_real_floor"] > 0
+    dcgan = metrics_of(workspace, "dcgan")  # 300 steps of a conv net: better than untrained, not yet good
+    assert dcgan["fid"] < dcgan["fid_untrained"]
+    cgan = metrics_of(workspace, "cgan")
+    assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
+    assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
+    assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
+    for output in ("samples/mlp.png", "samples/cgan.png", "reports/comparison.md", "reports/comparison.png",
+                   "models/mlp/checkpoint.pt", "metrics/classifier.json"):
         assert (workspace / output).is_file(), output
     report = (workspace / "reports" / "comparison.md").read_text()
-    assert "| mlp |" in report and "| numpy |" in report
+    assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
+    assert "![one row of samples per variant](comparison.png)" in report
     with get_client(sync_client=True) as prefect:
         artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
-    assert "| mlp |" in artifacts[0].data and "| gan-mlp | 1 |" in artifacts[0].data
-    assert "| gan-numpy | 1 |" in artifacts[0].data
+    for name in ("mlp", "numpy", "dcgan", "cgan"):
+        assert f"| {name} |" in artifacts[0].data and f"| gan-{name} | 1 |" in artifacts[0].data
 
     # the champions load in a fresh process and sample 8x8 images in [0, 1]; numpy's needs no torch at all
-    for name, prelude in (("mlp", ""), ("numpy", NO_TORCH)):
+    for name, prelude in (("mlp", ""), ("numpy", NO_TORCH), ("dcgan", "")):
         sampled = json.loads(run_cli(sys.executable, "-c", prelude + LOAD_AND_SAMPLE, name, cwd=workspace).stdout)
         assert sampled["shape"] == [5, 1, 8, 8]
         assert 0.0 <= sampled["min"] < sampled["max"] <= 1.0
+    labelled = json.loads(run_cli(sys.executable, "-c", SAMPLE_LABELS, cwd=workspace).stdout)
+    assert labelled["shape"] == [3, 1, 8, 8] and labelled["classes"] == [3, 3, 7]
+    assert labelled["n_shape"] == [4, 1, 8, 8]  # `{"n": N}` still works for a conditional generator
+    (range_code, range_message), (conditional_code, conditional_message) = labelled["errors"]
+    assert range_code == conditional_code == "INVALID_PARAMETER_VALUE"
+    assert "'label' values [12]" in range_message and "not a conditional generator" in conditional_message
 
     # registering the same run again adds no version and leaves the alias where it is
     params = load_params(workspace / "params.yaml")
@@ -74,6 +108,14 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert "mlflow.source.git.commit" in run.data.tags and run.data.metrics["fid"] == second.fid
     assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 15  # 1500 steps / log_every 100
     assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/mlp.png"]
+    assert run.data.metrics["coverage_real_floor"] == metrics_of(workspace, "mlp")["coverage_real_floor"]
+    reports = client.search_runs([run.info.experiment_id], "tags.kind = 'report'", order_by=["attributes.start_time"])
+    assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {
+        "report/comparison.md", "report/comparison.png"}
+
+
+def metrics_of(workspace, name: str) -> dict:
+    return json.loads((workspace / "metrics" / f"{name}.json").read_text())
 
 
 def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
@@ -102,6 +144,7 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
     assert "Running stage 'train@mlp'" in first and "Running stage 'theory'" in first
     metrics = {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()}
     assert set(metrics) == {"classifier.json", "mlp.json", "theory.json"}
+    assert (repo / "reports" / "comparison.png").is_file()
 
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second

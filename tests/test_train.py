@@ -74,7 +74,7 @@ def test_classifier_features_separate_real_from_noise(digits):
     classifier = train_classifier(train_set, ClassifierParams(epochs=8), seed=0)
     assert accuracy(classifier, test_set) > 0.95
     noise = torch.rand(len(test_set), 1, 8, 8) * 2 - 1
-    scores = compare_to_reference(classifier, train_set.images, {"test": test_set.images, "noise": noise},
+    scores = compare_to_reference(classifier, train_set, {"test": test_set.images, "noise": noise},
                                   EvaluationParams(), seed=0)
     assert scores["test"]["fid"] * 10 < scores["noise"]["fid"]
     assert scores["test"]["classes_covered"] == 10

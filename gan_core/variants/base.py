@@ -48,6 +48,8 @@ class Variant(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[VariantConfig]]
+    # True when `sample` follows requested class labels (evaluation then scores class accuracy and intra-class FID)
+    conditional: ClassVar[bool] = False
 
     def __init__(self, config: VariantConfig, spec: DataSpec, device: torch.device) -> None:
         self.config = config
@@ -60,7 +62,7 @@ class Variant(ABC):
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
-        """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` for conditional variants."""
+        """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -104,6 +106,11 @@ class TorchVariant(Variant):
 
     def load_generator_state(self, state: dict[str, Any]) -> None:
         self.nets["G"].load_state_dict(state["G"])
+
+
+def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
+    """Labels 0, 1, ..., num_classes - 1, 0, 1, ...: what a conditional variant samples when none are requested."""
+    return torch.arange(n, device=device) % num_classes
 
 
 def register(cls: type[Variant]) -> type[Variant]:
