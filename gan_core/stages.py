@@ -15,9 +15,8 @@ import torch
 import yaml
 from PIL import Image
 
-from gan_core import tracking
+from gan_core import data, tracking
 from gan_core.config import Params, UserError
-from gan_core import data
 from gan_core.data import ImageSet, load_split
 from gan_core.data.images import to_unit_range
 from gan_core.evaluate.classifier import accuracy, load_classifier, save_classifier, train_classifier

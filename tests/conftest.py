@@ -65,6 +65,17 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled digits' (train, test) splits on the CPU, built once for the session."""
+    from gan_core.data.digits import build_digits
+    from gan_core.data.image_store import read_split
+
+    root = tmp_path_factory.mktemp("data")
+    build_digits(root, test_fraction=0.2, split_seed=0)
+    return read_split(root / "digits", "train", 16), read_split(root / "digits", "test", 16)
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for the whole session (starting one costs 10-20 s)."""
     from prefect.testing.utilities import prefect_test_harness

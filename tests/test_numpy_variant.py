@@ -9,7 +9,6 @@ from gan_core.numpy_gan import PARAM_NAMES
 from gan_core.train import load_checkpoint, seed_everything, train
 from gan_core.variants import Batch, build_variant
 from tests.test_unconditional import CONFIG, SPEC
-from tests.test_train import digits  # noqa: F401  (module-scoped fixture: the digits splits)
 
 
 def run(digits, tmp_path, steps=60, **config):

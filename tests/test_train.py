@@ -6,20 +6,11 @@ import pytest
 import torch
 
 from gan_core.config import ClassifierParams, EvaluationParams, UserError
-from gan_core.data.digits import build_digits
-from gan_core.data.image_store import read_split
 from gan_core.evaluate.classifier import accuracy, train_classifier
 from gan_core.evaluate.image_metrics import compare_to_reference
 from gan_core.train import TrainingDiverged, load_checkpoint, seed_everything, train
 from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    build_digits(root, test_fraction=0.2, split_seed=0)
-    return read_split(root / "digits", "train", 16), read_split(root / "digits", "test", 16)
 
 
 def run(digits, tmp_path, steps=120, **config):
