@@ -1,0 +1,1 @@
+"""Building blocks shared by several variants (a block used by one variant lives in that variant's file)."""
