@@ -28,3 +28,10 @@ def generator_bce(fake_logits: Tensor, kind: GeneratorLoss) -> Tensor:
     if kind == "minimax":
         return -discriminator_bce(fake_logits, real=False)
     return discriminator_bce(fake_logits, real=True)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, 0.5 (mu^2 + exp(logvar) - 1 - logvar) per
+    dimension, averaged over batch and dimensions (as the StackGAN authors' code does): 0 only for mu = 0,
+    logvar = 0, and independent of the condition's width."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()

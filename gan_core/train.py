@@ -84,6 +84,7 @@ def train(
     """Train `variant` for `steps` steps on `data` (already on the variant's device)."""
     sampler = torch.Generator(device=data.images.device).manual_seed(seed)
     stream = batches(data, variant.config.batch_size, sampler)
+    variant.plan(steps)
     totals: dict[str, Tensor] = {}
     interval, means = 0, {}
     started = time.perf_counter()

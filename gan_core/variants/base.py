@@ -60,9 +60,13 @@ class Variant(ABC):
     def train_step(self, batch: Batch) -> dict[str, Tensor]:
         """One optimisation step on a real batch; returns the losses as 0-d tensors (left on the device)."""
 
-    @abstractmethod
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
+        raise NotImplementedError(f"'{self.name}' does not sample from noise alone")
+
+    def plan(self, total_steps: int) -> None:
+        """Told by the training loop, before the first step, how many steps it will run: a variant with a
+        schedule (stages trained in order, a learning-rate decay) fixes it here. Default: nothing to plan."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
