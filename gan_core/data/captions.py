@@ -217,8 +217,10 @@ def read_captioned_folder(folder: Path) -> pd.DataFrame:
         where = f"'{path}' row {row}"
         if not text.strip():
             raise UserError(f"{where}: the caption of '{file}' is empty; every row needs a caption")
+        if not file.strip():
+            raise UserError(f"{where}: the file name is empty; every row names an image in '{folder}'")
         image = (folder / file).resolve()
-        if not file.strip() or not image.is_relative_to(root):
+        if not image.is_relative_to(root):
             raise UserError(f"{where}: file '{file}' is outside '{folder}'; accepted: paths inside the folder")
         if not image.is_file():
             raise UserError(f"{where}: file '{file}' not found in '{folder}'")

@@ -255,8 +255,9 @@ class StackGAN(TorchVariant):
         """Stage-I (N, C, 16, 16) and stage-II (N, C, 32, 32) images in [-1, 1] for sentence vectors (N, E);
         batch norm uses running statistics, so an image does not depend on the rest of its request."""
         n, c = embeddings.shape[0], self.config
-        z, eps1, eps2 = (torch.randn(n, dim, generator=generator, device=generator.device).to(self.device)
-                         for dim in (c.noise_dim, c.condition_dim, c.condition_dim))
+        widths = (c.noise_dim, c.condition_dim, c.condition_dim)
+        noise = torch.randn(n, sum(widths), generator=generator, device=generator.device).to(self.device)
+        z, eps1, eps2 = noise.split(widths, dim=1)
         G1, G2 = self.nets["G1"], self.nets["G2"]
         modes = G1.training, G2.training
         G1.eval(), G2.eval()
