@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from gan_core.losses import gaussian_kl
-from gan_core.variants.stackgan import StackGAN, StackGANConfig, TextImageBatch, TextImageSpec
+from gan_core.data.text_images import TextImageBatch, TextImageSpec
+from gan_core.variants.stackgan import StackGAN, StackGANConfig
 
 SPEC = TextImageSpec((1, 32, 32), 384)
 
