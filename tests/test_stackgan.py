@@ -80,19 +80,18 @@ def test_discriminator_gradient_comes_from_the_three_kinds_of_pairs(weight: floa
     variant.optims["D1"].step = lambda: (grads.append([p.grad.clone() for p in D.parameters()]), step())[1]
     variant.train_step(batch())
     hook.remove()
-    images, sentences = seen[0]
     data = batch()
-    assert images.shape[0] == (3 if weight > 0 else 2) * 8
-    assert torch.equal(images[:8], F.avg_pool2d(data.images, 2))  # stage I's D sees the reals at 16x16
-    assert torch.equal(sentences[:8], data.sentences) and torch.equal(sentences[8:16], data.sentences)
+    kinds = seen[:3 if weight > 0 else 2]  # D's step; G's step follows
+    (reals, real_text), (fakes, fake_text) = kinds[:2]
+    assert torch.equal(reals, F.avg_pool2d(data.images, 2))  # stage I's D sees the reals at 16x16
+    assert torch.equal(real_text, data.sentences) and torch.equal(fake_text, data.sentences)
     if weight > 0:
-        assert torch.equal(images[16:], images[:8]) and torch.equal(sentences[16:], data.mismatched)
-    logits = before(images, sentences).split(8)
+        assert torch.equal(kinds[2][0], reals) and torch.equal(kinds[2][1], data.mismatched)
     bce = F.binary_cross_entropy_with_logits
-    fake_side = bce(logits[1], torch.zeros(8))
+    fake_side = bce(before(fakes, fake_text), torch.zeros(8))
     if weight > 0:
-        fake_side = (fake_side + weight * bce(logits[2], torch.zeros(8))) / (1 + weight)
-    (bce(logits[0], torch.ones(8)) + fake_side).backward()
+        fake_side = (fake_side + weight * bce(before(*kinds[2]), torch.zeros(8))) / (1 + weight)
+    (bce(before(reals, real_text), torch.ones(8)) + fake_side).backward()
     for expected, got in zip(before.parameters(), grads[0]):
         assert torch.allclose(expected.grad, got, atol=1e-6)
 

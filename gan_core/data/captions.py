@@ -154,29 +154,33 @@ def _tertile_words(values: np.ndarray, labels: np.ndarray, words: tuple) -> np.n
 
 # ---- the captions manifest --------------------------------------------------------------------------------------
 
-def caption_rows(source: str, manifest: pd.DataFrame, looks: list[Look], rng: np.random.Generator) -> pd.DataFrame:
+def caption_rows(source: str, manifest: pd.DataFrame, looks: list[Look], rng: np.random.Generator,
+                 phrasings_per_image: int = PHRASINGS_PER_IMAGE) -> pd.DataFrame:
     """One row per caption of every image of one source, in manifest order."""
     rows = []
     for index, label, split, look in zip(manifest["index"], manifest["label"], manifest["split"], looks):
-        for phrasing, text in enumerate(phrasings(int(label), look, rng)):
+        for phrasing, text in enumerate(phrasings(int(label), look, rng, phrasings_per_image)):
             rows.append({"source": source, "index": int(index), "label": int(label), "split": split,
                          **asdict(look), "phrasing": phrasing, "caption": text})
     return pd.DataFrame(rows)
 
 
-def build_captions(data_dir: Path, seed: int) -> Path:
-    """data/captions/manifest.csv for the bundled printed and handwritten digits (both built before this)."""
+def build_captions(data_dir: Path, seed: int, phrasings_per_image: int = PHRASINGS_PER_IMAGE) -> Path:
+    """data/captions/manifest.csv for the bundled printed digits and, when built (data.source digits), the
+    handwritten ones; run after them."""
     from gan_core.data import digits, printed  # the sources whose images are described
 
     rng = np.random.default_rng(seed)
     tables = []
     printed_manifest = pd.read_csv(data_dir / printed.SUBDIR / "manifest.csv")
-    tables.append(caption_rows(printed.SUBDIR, printed_manifest, printed_looks(printed_manifest), rng))
-    digits_manifest = pd.read_csv(data_dir / digits.SUBDIR / "manifest.csv")
-    digit_images = np.load(data_dir / digits.SUBDIR / "images.npy", allow_pickle=False)
-    labels = digits_manifest["label"].to_numpy()
-    looks = handwritten_looks(digit_images[digits_manifest["index"].to_numpy()], labels, digits.MAX_VALUE)
-    tables.append(caption_rows(digits.SUBDIR, digits_manifest, looks, rng))
+    looks = printed_looks(printed_manifest)
+    tables.append(caption_rows(printed.SUBDIR, printed_manifest, looks, rng, phrasings_per_image))
+    if (data_dir / digits.SUBDIR / "manifest.csv").is_file():
+        digits_manifest = pd.read_csv(data_dir / digits.SUBDIR / "manifest.csv")
+        digit_images = np.load(data_dir / digits.SUBDIR / "images.npy", allow_pickle=False)
+        labels = digits_manifest["label"].to_numpy()
+        looks = handwritten_looks(digit_images[digits_manifest["index"].to_numpy()], labels, digits.MAX_VALUE)
+        tables.append(caption_rows(digits.SUBDIR, digits_manifest, looks, rng, phrasings_per_image))
     target = data_dir / SUBDIR / "manifest.csv"
     write_text_atomic(target, pd.concat(tables, ignore_index=True).to_csv(index=False, lineterminator="\n"))
     return target.parent

@@ -18,7 +18,7 @@ D's text code is its own linear compression of phi (N_d in the paper), replicate
 D sees the slides' three kinds of pairs (the matching-aware D of Reed et al. 2016, which StackGAN uses):
   (1) real image + its sentence -> real; (2) real image + a mismatched sentence -> fake; (3) G's image + its
   sentence -> fake; D's loss is BCE(1) + (BCE(3) + w * BCE(2)) / (1 + w), w = `wrong_text_weight` (1 in the
-  authors' code: real + (fake + wrong) / 2).
+  authors' code: real + (fake + wrong) / 2). Each kind is a forward pass of its own (batch norm statistics).
 Stages are trained in order, as in the paper: stage I for `stage_one_fraction` of the steps, then stage II with
 stage I frozen (in eval mode: its batch norm uses running statistics, as at inference).
 """
@@ -167,6 +167,7 @@ def dcgan_init(module: nn.Module) -> None:
 @register
 class StackGAN(TorchVariant):
     name = "stackgan"
+    task = "text_to_image"
     Config = StackGANConfig
     config: StackGANConfig
 
@@ -224,21 +225,17 @@ class StackGAN(TorchVariant):
         return {**losses, f"loss_g{stage}": adversarial.detach(), f"kl{stage}": kl.detach()}
 
     def _discriminator_step(self, stage: int, reals: Tensor, fakes: Tensor, batch: TextImageBatch) -> dict[str, Tensor]:
-        """One step of the stage's D on the three kinds of pairs, in one forward pass."""
-        w, b = self.config.wrong_text_weight, reals.shape[0]
-        images, sentences = [reals, fakes], [batch.sentences, batch.sentences]  # kinds (1) and (3)
+        """One step of the stage's D on the three kinds of pairs. Each kind is its own forward pass: D's batch
+        norm then sees fakes alone, as in G's step (one mixed batch lets G pass by batch statistics alone)."""
+        D, w, prefix = self.nets[f"D{stage}"], self.config.wrong_text_weight, f"loss_d{stage}"
+        losses = {f"{prefix}_real": discriminator_bce(D(reals, batch.sentences), real=True),  # kind (1)
+                  f"{prefix}_fake": discriminator_bce(D(fakes, batch.sentences), real=False)}  # kind (3)
+        fake_side = losses[f"{prefix}_fake"]
         if w > 0:
-            images.append(reals)  # kind (2)
-            sentences.append(batch.mismatched)
-        logits = self.nets[f"D{stage}"](torch.cat(images), torch.cat(sentences)).split(b)
-        losses = {f"loss_d{stage}_real": discriminator_bce(logits[0], real=True),
-                  f"loss_d{stage}_fake": discriminator_bce(logits[1], real=False)}
-        fake_side = losses[f"loss_d{stage}_fake"]
-        if w > 0:
-            losses[f"loss_d{stage}_wrong"] = discriminator_bce(logits[2], real=False)
-            fake_side = (fake_side + w * losses[f"loss_d{stage}_wrong"]) / (1 + w)
+            losses[f"{prefix}_wrong"] = discriminator_bce(D(reals, batch.mismatched), real=False)  # kind (2)
+            fake_side = (fake_side + w * losses[f"{prefix}_wrong"]) / (1 + w)
         self.optims[f"D{stage}"].zero_grad(set_to_none=True)
-        (losses[f"loss_d{stage}_real"] + fake_side).backward()
+        (losses[f"{prefix}_real"] + fake_side).backward()
         self.optims[f"D{stage}"].step()
         return {k: v.detach() for k, v in losses.items()}
 
