@@ -30,7 +30,8 @@ TINY = {
     ("variants", "cgan", "lr"): 1e-3,
     ("variants", "cgan", "generator_ema"): 0.99,  # 0.999 would still hold 22% of the initial weights at step 1500
     ("evaluation", "printed_classifier_epochs"): 1,
-    ("variants", "stackgan", "steps", "quick"): 200,
+    ("variants", "stackgan", "steps", "quick"): 300,
+    ("variants", "stackgan", "lr"): 1e-3,  # digit accuracy after 300 tiny steps: 0.71 (0.23 at 2e-4)
     ("variants", "stackgan", "generator_channels"): 8,
     ("variants", "stackgan", "discriminator_channels"): 8,
     ("variants", "stackgan", "residual_blocks"): 1,

