@@ -145,7 +145,8 @@ class MatchingDiscriminator(nn.Module):
                        nn.LeakyReLU(slope)]
             width, size = 2 * width, size // 2
         self.image = nn.Sequential(*layers)
-        self.text = nn.Sequential(sentence_norm(spec.embedding_dim), nn.Linear(spec.embedding_dim, c.text_code_dim), nn.LeakyReLU(slope))
+        self.text = nn.Sequential(sentence_norm(spec.embedding_dim), nn.Linear(spec.embedding_dim, c.text_code_dim),
+                                  nn.LeakyReLU(slope))
         self.head = nn.Sequential(nn.Conv2d(width + c.text_code_dim, width, 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(width), nn.LeakyReLU(slope), nn.Conv2d(width, 1, 4, 1, 0))
 
