@@ -82,6 +82,7 @@ def train(
     log_metrics: MetricsSink,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on `data` (already on the variant's device)."""
+    variant.set_total_steps(steps)
     sampler = torch.Generator(device=data.images.device).manual_seed(seed)
     stream = batches(data, variant.config.batch_size, sampler)
     totals: dict[str, Tensor] = {}

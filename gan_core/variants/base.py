@@ -64,6 +64,10 @@ class Variant(ABC):
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
 
+    def set_total_steps(self, steps: int) -> None:
+        """Called by the train loop before the first step (and again on resume) with the run's total step count,
+        for schedules that depend on it (cyclegan's linear learning-rate decay); most variants ignore it."""
+
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Everything training needs to continue: networks and optimizers."""
