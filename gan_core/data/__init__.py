@@ -1,7 +1,7 @@
 """Datasets: builders that write `data/<source>/` deterministically, and loaders that put a split on the device.
 
 Image source of the generation task: `digits` (bundled, default) or `folder` (a user's images), chosen by
-`data.source` in params.yaml. Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
+`data.source` in params.yaml. Bundled for the other tasks: `printed` (digits rendered from fonts). Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from gan_core.config import DataParams
-from gan_core.data import digits, folder
+from gan_core.data import digits, folder, printed
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.image_store import ImageBatch, ImageSet, ImageSpec, image_batches, read_split
 
@@ -24,7 +24,7 @@ def source_dir(params: DataParams, root: Path) -> Path:
 
 def source_names(params: DataParams) -> list[str]:
     """The folders under `data/` that the pipeline reads: the image source, then every bundled source."""
-    return [params.source]
+    return [params.source, printed.SUBDIR]
 
 
 def missing_sources(params: DataParams, root: Path) -> list[str]:
@@ -39,6 +39,7 @@ def build_data(params: DataParams, root: Path) -> Path:
         folder.build_folder(data_dir, root / f.path, f.image_size, f.channels, params.test_fraction, params.split_seed)
     else:
         digits.build_digits(data_dir, params.test_fraction, params.split_seed)
+    printed.build_printed(data_dir, seed=params.split_seed, test_fraction=params.test_fraction)
     return data_dir
 
 
