@@ -29,6 +29,12 @@ TINY = {
     ("variants", "cgan", "steps", "quick"): 1500,
     ("variants", "cgan", "lr"): 1e-3,
     ("variants", "cgan", "generator_ema"): 0.99,  # 0.999 would still hold 22% of the initial weights at step 1500
+    ("variants", "cyclegan", "steps", "quick"): 60,
+    ("variants", "cyclegan", "generator_channels"): 8,
+    ("variants", "cyclegan", "residual_blocks"): 1,
+    ("variants", "cyclegan", "discriminator_channels"): 8,
+    ("variants", "cyclegan", "batch_size"): 8,
+    ("variants", "cyclegan", "lr"): 1e-3,
 }
 
 

@@ -8,12 +8,13 @@ import io
 import pytest
 import torch
 
-from gan_core.variants import DataSpec, build_variant
-from gan_core.variants.cyclegan import UnpairedBatch
+from gan_core.data import ImageSpec
+from gan_core.data.unpaired import UnpairedBatch
+from gan_core.variants import build_variant
 
 TINY = {"generator_channels": 8, "residual_blocks": 1, "discriminator_channels": 8, "batch_size": 8, "pool_size": 4,
         "lr": 1e-3, "steps": {"quick": 10, "full": 10}}
-SPEC = DataSpec((1, 8, 8), 10)
+SPEC = ImageSpec((1, 8, 8), 10)
 
 
 def tiny_cyclegan(seed: int = 0, **overrides) -> object:

@@ -1,4 +1,5 @@
-"""A user's unpaired image domains in the layout of junyanz's CycleGAN datasets: `trainA/ trainB/ testA/ testB/`.
+"""Unpaired image domains A and B: training batches that never link an image of A to one of B, and a user's domains in
+the layout of junyanz's CycleGAN datasets, `trainA/ trainB/ testA/ testB/`.
 
 Each folder holds `*.png|jpg` directly; no image of A is linked to any image of B. The resize policy is the image
 folder's (gan_core/data/folder.py): within a domain all images share one square size, resized to `image_size`;
@@ -9,12 +10,17 @@ image is read and checked before anything is written, so a bad folder leaves `da
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import Tensor
 
 from gan_core.config import UserError
+from gan_core.data.batching import shuffled_batches
 from gan_core.data.folder import EXTENSIONS, images_in, read_images
 from gan_core.data.image_store import ImageSet, write_image_store
 
@@ -22,6 +28,20 @@ SUBDIR = "unpaired"
 MAX_VALUE = 255
 DOMAINS = ("A", "B")
 FOLDERS = {(split, domain): f"{split}{domain}" for split in ("train", "test") for domain in DOMAINS}
+
+
+@dataclass(frozen=True)
+class UnpairedBatch:
+    a: Tensor  # (B, C, H, W) in [-1, 1], domain A
+    b: Tensor  # (B, C, H, W) in [-1, 1], domain B; row i has no relation to row i of `a`
+
+
+def unpaired_batches(a: ImageSet, b: ImageSet, batch_size: int, generator: torch.Generator) -> Iterator[UnpairedBatch]:
+    """Endless batches of A and B, each domain shuffled on its own (its own epochs and permutations, both drawn from
+    `generator`), so no index ties an image of A to one of B."""
+    for idx_a, idx_b in zip(shuffled_batches(len(a), batch_size, generator),
+                            shuffled_batches(len(b), batch_size, generator)):
+        yield UnpairedBatch(a.images[idx_a], b.images[idx_b])
 
 
 def build_unpaired(data_dir: Path, source: Path, image_size: int, channels: int) -> Path:

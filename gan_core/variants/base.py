@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -105,6 +105,20 @@ class ImageGenerator(Variant):
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
+
+
+Direction = Literal["AtoB", "BtoA"]
+
+
+class UnpairedTranslator(Variant):
+    """A variant of the unpaired translation task (gan_core/tasks/unpaired_translation.py): an image of domain A in,
+    the same image in domain B's style out, and back; trained without pairs."""
+
+    task = "unpaired_translation"
+
+    @abstractmethod
+    def translate(self, images: Tensor, direction: Direction) -> Tensor:
+        """Images (N, C, H, W) in [-1, 1] of the source domain -> their translations, same shape, in [-1, 1]."""
 
 
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:

@@ -20,8 +20,7 @@ paper's 3, 70x70 patches).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,9 +32,9 @@ from gan_core.image_pool import ImagePool
 from gan_core.losses import least_squares
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.resnet_generator import paper_residual_blocks, resnet_generator, scaled_downsamplings
-from gan_core.variants.base import DataSpec, TorchVariant, register
-
-Direction = Literal["AtoB", "BtoA"]
+from gan_core.data import ImageSpec
+from gan_core.data.unpaired import UnpairedBatch
+from gan_core.variants.base import Direction, TorchVariant, UnpairedTranslator, register
 
 
 class CycleGANConfig(VariantConfig):
@@ -53,12 +52,6 @@ class CycleGANConfig(VariantConfig):
     decay_start_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of the steps before the linear LR decay
 
 
-@dataclass(frozen=True)
-class UnpairedBatch:
-    a: Tensor  # (B, C, H, W) in [-1, 1], domain A
-    b: Tensor  # (B, C, H, W) in [-1, 1], domain B, no link to `a`
-
-
 def init_weights(module: nn.Module) -> None:
     """Convolution weights ~ N(0, 0.02), biases 0 (Zhu et al., appendix 7.1)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -68,12 +61,12 @@ def init_weights(module: nn.Module) -> None:
 
 
 @register
-class CycleGAN(TorchVariant):
+class CycleGAN(TorchVariant, UnpairedTranslator):
     name = "cyclegan"
     Config = CycleGANConfig
     config: CycleGANConfig
 
-    def __init__(self, config: CycleGANConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: CycleGANConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         channels, height, width = spec.image_shape
         if height != width or height < 8 or height & (height - 1):
@@ -153,17 +146,10 @@ class CycleGAN(TorchVariant):
 
     @torch.no_grad()
     def translate(self, images: Tensor, direction: Direction) -> Tensor:
-        """Images (N, C, H, W) in [-1, 1] of the source domain -> their translations, same shape, in [-1, 1].
-
-        Instance norm has no running statistics, so each image's translation does not depend on the others.
-        """
+        # instance norm keeps no running statistics: an image's translation does not depend on the others
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
         return self.nets["G_AB" if direction == "AtoB" else "G_BA"](images.to(self.device))
-
-    def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
-        # TODO(tasks): the Tasks base drops `sample`; a translator has nothing to sample from noise
-        raise NotImplementedError("cyclegan translates images: use translate(images, direction)")
 
     def state_dict(self) -> dict[str, Any]:
         return {
