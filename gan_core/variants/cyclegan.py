@@ -28,12 +28,12 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
 from gan_core.config import UserError, VariantConfig
+from gan_core.data import ImageSpec
+from gan_core.data.unpaired import UnpairedBatch
 from gan_core.image_pool import ImagePool
 from gan_core.losses import least_squares
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.resnet_generator import paper_residual_blocks, resnet_generator, scaled_downsamplings
-from gan_core.data import ImageSpec
-from gan_core.data.unpaired import UnpairedBatch
 from gan_core.variants.base import Direction, TorchVariant, UnpairedTranslator, register
 
 
