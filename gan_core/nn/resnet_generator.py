@@ -7,7 +7,8 @@ of the zero-padding artefacts; instance norm normalises each image alone.
 For 256 px the paper uses 2 downsamplings and 9 blocks (6 below 256 px). Scaled to small images here: at most 2
 downsamplings and never below a 4x4 bottleneck (8 px: 1, 16 px and up: 2); see `scaled_downsamplings`.
 
-C@HxW -> c7s1-b -> [Conv3 s2 2b, 4b, ...] -> blocks x (Conv3, IN, ReLU, Conv3, IN; + input) -> [ConvT3 s2 ...] -> c7s1-C, tanh
+C@HxW -> c7s1-b -> [Conv3 s2 2b, 4b, ...] -> blocks x (Conv3, IN, ReLU, Conv3, IN; + input) -> [ConvT3 s2 ...]
+      -> c7s1-C, tanh                                    (b = generator_channels, IN = instance norm)
 """
 
 from __future__ import annotations
