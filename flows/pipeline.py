@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from gan_core import stages
 from gan_core.config import PROFILES, Params, UserError, load_params
 from gan_core.tracking import Registration
+from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace
 
 prepare_data = task(name="prepare-data")(stages.prepare_data)
@@ -38,14 +39,21 @@ def gan_pipeline(
     ws = Workspace(Path(params_path).resolve().parent)
     version = prepare_data(params, ws)
     train_classifier(params, ws)
-    registrations = {}
+    registrations, diverged = {}, {}
     for name in names:
-        train_variant(params, ws, name, version.md5)
+        try:
+            train_variant(params, ws, name, version.md5)
+        except TrainingDiverged as err:  # its task run and MLflow run are FAILED; the other variants go on
+            diverged[name] = str(err)
+            continue
         evaluate_variant(params, ws, name)
         registrations[name] = register_variant(params, ws, name)
-    report = write_report(params, ws, names)
-    create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
-                             description="Metrics of this run's variants and their registry versions")
+    if registrations:
+        report = write_report(params, ws, list(registrations))
+        create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
+                                 description="Metrics of this run's variants and their registry versions")
+    if diverged:  # the flow run ends FAILED, naming each variant, its step and loss; nothing of theirs registered
+        raise UserError("; ".join(f"{name}: {message}" for name, message in diverged.items()))
     return registrations
 
 

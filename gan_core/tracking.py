@@ -69,17 +69,33 @@ def git_commit(root: Path) -> str:
 
 
 @contextmanager
-def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises."""
+def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
+                 resume_run_id: str | None = None) -> Iterator[str]:
+    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises.
+
+    `resume_run_id`: the run of an interrupted training, reopened (RUNNING again) instead of a new run.
+    """
     client = MlflowClient()
-    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    if resume_run_id is not None and _run_exists(client, resume_run_id):
+        run_id = resume_run_id
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, "resumed", "true")
+    else:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield run_id
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def _run_exists(client: MlflowClient, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:  # e.g. another tracking store than the one the checkpoint was trained against
+        return False
 
 
 class MetricLogger:
