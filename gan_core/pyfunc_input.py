@@ -2,6 +2,7 @@
 
 `{"n": N}` asks for N images (default 16, 1 to 10,000); `{"label": [3, 3, 7]}` asks a conditional generator for one
 image per label. MLflow hands either over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
+`{"image": array (N, C, h, w)}` asks a translator for the translation of each image (MLflow hands over the array).
 """
 
 from __future__ import annotations
@@ -65,3 +66,25 @@ def requested_batch(model_input: Request, variant: str, conditional: bool, num_c
         raise _invalid(f"'n' = {n} disagrees with the {len(labels)} labels given; accepted: 'label' alone "
                        f"(one image per label) or 'n' equal to its length")
     return n, labels
+
+
+def requested_images(model_input: Request | np.ndarray, shape: tuple[int, ...], max_value: int) -> np.ndarray:
+    """The `image` array of a translation request, float32 (N, *shape): 1 to 10,000 images of values 0..max_value."""
+    value = model_input if isinstance(model_input, np.ndarray) else _as_dict(model_input).get("image")
+    accepted = (f"accepted: {{\"image\": array (N, {', '.join(map(str, shape))})}} of values 0 to {max_value}, "
+                f"N from 1 to {MAX_SAMPLES_PER_REQUEST}")
+    if value is None:
+        raise _invalid(f"the request has no 'image'; {accepted}")
+    try:
+        images = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise _invalid(f"'image' is not a numeric array of one shape; {accepted}") from None
+    if images.ndim != len(shape) + 1 or images.shape[1:] != tuple(shape):
+        raise _invalid(f"'image' has shape {images.shape}; {accepted}")
+    if not 1 <= images.shape[0] <= MAX_SAMPLES_PER_REQUEST:
+        raise _invalid(f"'image' holds {images.shape[0]} images; {accepted}")
+    if not np.isfinite(images).all():
+        raise _invalid(f"'image' holds NaN or infinite values; {accepted}")
+    if images.min() < 0 or images.max() > max_value:
+        raise _invalid(f"'image' values span {images.min():g} to {images.max():g}; {accepted}")
+    return images

@@ -16,7 +16,6 @@ form -log D(x, G(x)). Adam lr 2e-4, betas (0.5, 0.999); weights ~ N(0, 0.02).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,23 +23,12 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
 from gan_core.config import UserError, VariantConfig
+from gan_core.data.pairs import PairBatch, PairSpec
 from gan_core.losses import discriminator_bce, generator_bce
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.unet import UNet
 from gan_core.variants.base import TorchVariant, register
 from gan_core.variants.dcgan import radford_init
-
-
-@dataclass(frozen=True)
-class PairSpec:
-    source_shape: tuple[int, int, int]  # (C, h, w) of the input images
-    target_shape: tuple[int, int, int]  # (C, H, W) of the output images; H = W, a multiple of h
-
-
-@dataclass(frozen=True)
-class PairBatch:
-    source: Tensor  # (B, *source_shape) in [-1, 1]
-    target: Tensor  # (B, *target_shape) in [-1, 1], row i the translation of source row i
 
 
 class Pix2PixConfig(VariantConfig):
@@ -61,6 +49,7 @@ class Pix2PixConfig(VariantConfig):
 class Pix2Pix(TorchVariant):
     name = "pix2pix"
     Config = Pix2PixConfig
+    task = "paired_translation"
     config: Pix2PixConfig
     spec: PairSpec
 
@@ -130,6 +119,3 @@ class Pix2Pix(TorchVariant):
         G.train(was_training)
         return images
 
-    def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
-        # TODO(Tasks merge): the task-based base class drops `sample`; until then it must exist
-        raise TypeError("pix2pix translates images (translate(source)); it does not sample from noise")
