@@ -1,8 +1,8 @@
 """What a request to a registered generator may ask for; shared by the torch and the NumPy pyfunc (no torch here).
 
 `{"n": N}` asks for N images (default 16, 1 to 10,000); `{"label": [3, 3, 7]}` asks a conditional generator for one
-image per label. MLflow hands either over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
-`{"image": array (N, C, h, w)}` asks a translator for the translation of each image (MLflow hands over the array).
+image per label; `{"image": [...]}` asks a translator to translate images (1 to 10,000).
+MLflow hands each over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
 """
 
 from __future__ import annotations
@@ -68,23 +68,33 @@ def requested_batch(model_input: Request, variant: str, conditional: bool, num_c
     return n, labels
 
 
-def requested_images(model_input: Request | np.ndarray, shape: tuple[int, ...], max_value: int) -> np.ndarray:
-    """The `image` array of a translation request, float32 (N, *shape): 1 to 10,000 images of values 0..max_value."""
-    value = model_input if isinstance(model_input, np.ndarray) else _as_dict(model_input).get("image")
-    accepted = (f"accepted: {{\"image\": array (N, {', '.join(map(str, shape))})}} of values 0 to {max_value}, "
-                f"N from 1 to {MAX_SAMPLES_PER_REQUEST}")
+def _single_value(model_input: Request, key: str) -> object:
+    """The value of `key` in a request object: a dict entry, or the cell of MLflow's one-row DataFrame."""
+    if isinstance(model_input, pd.DataFrame):
+        if key not in model_input.columns:
+            return None
+        if len(model_input) != 1:
+            raise _invalid(f"send one request object; got {len(model_input)} rows")
+        return model_input[key].iloc[0]
+    return (model_input or {}).get(key)
+
+
+def requested_images(model_input: Request, shape: tuple[int, ...]) -> np.ndarray:
+    """The `image` of the request as float32 (N, *shape), values in [0, 1], 1 to 10,000 images."""
+    accepted = f"accepted: (N, {', '.join(map(str, shape))}) nested lists of numbers in [0, 1], N = 1 to " \
+               f"{MAX_SAMPLES_PER_REQUEST}"
+    value = _single_value(model_input, "image")
     if value is None:
-        raise _invalid(f"the request has no 'image'; {accepted}")
+        raise _invalid(f"'image' is missing; {accepted}")
     try:
-        images = np.asarray(value, dtype=np.float32)
+        # MLflow may hand the nested lists over as object arrays of arrays: tolist() makes them plain lists again
+        images = np.array(value.tolist() if isinstance(value, np.ndarray) else value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise _invalid(f"'image' is not a numeric array of one shape; {accepted}") from None
+        raise _invalid(f"'image' is not a rectangular array of numbers; {accepted}") from None
     if images.ndim != len(shape) + 1 or images.shape[1:] != tuple(shape):
         raise _invalid(f"'image' has shape {images.shape}; {accepted}")
-    if not 1 <= images.shape[0] <= MAX_SAMPLES_PER_REQUEST:
-        raise _invalid(f"'image' holds {images.shape[0]} images; {accepted}")
-    if not np.isfinite(images).all():
-        raise _invalid(f"'image' holds NaN or infinite values; {accepted}")
-    if images.min() < 0 or images.max() > max_value:
-        raise _invalid(f"'image' values span {images.min():g} to {images.max():g}; {accepted}")
+    if not 1 <= len(images) <= MAX_SAMPLES_PER_REQUEST:
+        raise _invalid(f"'image' holds {len(images)} images; {accepted}")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise _invalid(f"'image' values lie in [{np.nanmin(images):g}, {np.nanmax(images):g}]; {accepted}")
     return images

@@ -12,7 +12,7 @@ from gan_core.nn.unet import UNet
 from gan_core.data.pairs import PairBatch, PairSpec
 from gan_core.variants.pix2pix import Pix2Pix, Pix2PixConfig
 
-DIGIT_PAIRS = PairSpec(source_shape=(1, 8, 8), target_shape=(1, 32, 32), source_max=16)
+DIGIT_PAIRS = PairSpec(source_shape=(1, 8, 8), target_shape=(1, 32, 32))
 CPU = torch.device("cpu")
 
 
@@ -51,7 +51,7 @@ def test_discriminator_judges_source_target_pairs_per_patch():
     variant = tiny()
     logits = variant.nets["D"](torch.zeros(3, 2, 32, 32))  # [upsampled source, target] as channels
     assert logits.shape == (3, 1, 14, 14)  # one downsampling at 32 px: 16x16 patches
-    at_256 = Pix2Pix(variant.config, PairSpec((3, 256, 256), (3, 256, 256), 255), CPU).nets["D"]
+    at_256 = Pix2Pix(variant.config, PairSpec((3, 256, 256), (3, 256, 256)), CPU).nets["D"]
     assert at_256[0].in_channels == 6
     assert sum(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in at_256) == 3  # the paper's 70x70 net
 

@@ -22,11 +22,10 @@ from gan_core.data.image_store import read_split
 
 @dataclass(frozen=True)
 class PairSpec:
-    """What a translation variant needs to size its networks, and how requests scale their pixels."""
+    """What a translation variant needs to size its networks."""
 
     source_shape: tuple[int, int, int]  # (C, h, w)
     target_shape: tuple[int, int, int]  # (C, H, W)
-    source_max: int  # the stored source value of full intensity: 16 (UCI digits) or 255 (image files)
 
 
 @dataclass(frozen=True)
@@ -40,14 +39,13 @@ class ImagePairs:
     source: Tensor  # (N, *source_shape) in [-1, 1]
     target: Tensor  # (N, *target_shape) in [-1, 1]
     labels: Tensor  # (N,) int64: digit classes (printed) or 0 (aligned folders)
-    source_max: int
 
     def __len__(self) -> int:
         return self.labels.shape[0]
 
     @property
     def spec(self) -> PairSpec:
-        return PairSpec(tuple(self.source.shape[1:]), tuple(self.target.shape[1:]), self.source_max)
+        return PairSpec(tuple(self.source.shape[1:]), tuple(self.target.shape[1:]))
 
 
 def pair_batches(pairs: ImagePairs, batch_size: int, generator: torch.Generator) -> Iterator[PairBatch]:
@@ -65,8 +63,8 @@ def load_pairs(params: DataParams, root: Path, split: str, device: torch.device 
     folder = paired_dir(params, root)
     if params.paired.source == "printed":
         digits = printed.read_printed(folder, split, device)
-        return ImagePairs(digits.small.images, digits.large.images, digits.small.labels, printed.MAX_VALUE)
+        return ImagePairs(digits.small.images, digits.large.images, digits.small.labels)
     a = read_split(folder, split, aligned.MAX_VALUE, device)
     b = read_split(folder, split, aligned.MAX_VALUE, device, array=aligned.B_ARRAY)
     source, target = (a, b) if params.paired.aligned.direction == "AtoB" else (b, a)
-    return ImagePairs(source.images, target.images, source.labels, aligned.MAX_VALUE)
+    return ImagePairs(source.images, target.images, source.labels)

@@ -11,8 +11,9 @@ source (`_baseline`, the non-learned answer) and an untrained generator (`_untra
 Images: "samples" (held-out sources, bicubic, the model, targets) and, for digits, "handwritten": scikit-learn's real
 handwritten 8x8 digits translated to 32x32 (qualitative: they have no 32x32 target).
 
-Requests: `{"image": float32 array (N, C, h, w)}` of stored pixel values, 0-16 for the digits (as `load_digits` gives
-them) or 0-255 for aligned images, param `seed` (the dropout's draw); answers float32 (N, C, H, W) in [0, 1].
+Requests: `{"image": nested lists (N, C, h, w)}` of values in [0, 1] (UCI digits: `load_digits().images / 16`; image
+files: pixels / 255), the same format as the unpaired translators take, param `seed` (the dropout's draw); answers
+float32 (N, C, H, W) in [0, 1].
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from mlflow.models import ModelSignature
-from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import Array
 from PIL import Image
 from sklearn.datasets import load_digits
 from torch import Tensor
@@ -129,23 +131,23 @@ class PairedTranslation(Task):
 
     @classmethod
     def signature(cls, spec: PairSpec) -> ModelSignature:
+        """{"image": nested lists (N, C, h, w) in [0, 1]} in, param `seed`; float32 translations out."""
         return ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.source_shape), "image")]),
+            inputs=Schema([ColSpec(Array(Array(Array(Array(DataType.double)))), "image")]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.target_shape))]),
             params=ParamSchema([ParamSpec("seed", "long", 0)]),
         )
 
     @classmethod
     def input_example(cls, spec: PairSpec) -> dict[str, Any]:
-        return {"image": np.full((2, *spec.source_shape), spec.source_max / 2, dtype=np.float32)}
+        return {"image": np.full((2, *spec.source_shape), 0.5).tolist()}
 
     @classmethod
     def predict(cls, variant: Variant, model_input: pd.DataFrame | dict,
                 params: dict[str, Any] | None) -> np.ndarray:
-        spec: PairSpec = variant.spec
-        images = requested_images(model_input, spec.source_shape, spec.source_max)
+        images = requested_images(model_input, variant.spec.source_shape)
         generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
-        return to_unit_range(variant.translate(to_model_range(images, spec.source_max), generator)).cpu().numpy()
+        return to_unit_range(variant.translate(torch.from_numpy(images) * 2 - 1, generator)).cpu().numpy()
 
 
 def bicubic(source: Tensor, size: int) -> Tensor:
