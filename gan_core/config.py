@@ -60,12 +60,35 @@ class FolderParams(StrictModel):
     channels: Literal[1, 3] = 3
 
 
+class AlignedParams(StrictModel):
+    """A user's paired images in junyanz's aligned format (see gan_core/data/aligned.py)."""
+
+    path: Path  # relative to the project root; holds train/ and val/
+    image_size: Literal[16, 32, 64, 128, 256] = 64  # each half is resized to this (SSIM's window needs 11 px)
+    channels: Literal[1, 3] = 3
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # A is the left half
+
+
+class PairedDataParams(StrictModel):
+    """The data of paired translation (pix2pix): bundled printed digits (8x8 -> 32x32) or an aligned folder."""
+
+    source: Literal["printed", "aligned"] = "printed"
+    aligned: AlignedParams | None = None
+
+    @model_validator(mode="after")
+    def _aligned_given_when_used(self) -> PairedDataParams:
+        if self.source == "aligned" and self.aligned is None:
+            raise ValueError("data.paired.source 'aligned' needs a data.paired.aligned block with at least 'path'")
+        return self
+
+
 class DataParams(StrictModel):
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: int = Field(0, ge=0)
     folder: FolderParams | None = None
+    paired: PairedDataParams = PairedDataParams()
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:
@@ -85,6 +108,8 @@ class ClassifierParams(StrictModel):
 
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
+    # paired translation: a digit classifier of the printed 32x32 bitmaps scores the translated images
+    printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage

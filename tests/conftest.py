@@ -29,6 +29,11 @@ TINY = {
     ("variants", "cgan", "steps", "quick"): 1500,
     ("variants", "cgan", "lr"): 1e-3,
     ("variants", "cgan", "generator_ema"): 0.99,  # 0.999 would still hold 22% of the initial weights at step 1500
+    ("evaluation", "printed_classifier", "epochs"): 1,
+    ("variants", "pix2pix", "steps", "quick"): 100,
+    ("variants", "pix2pix", "base_channels"): 8,
+    ("variants", "pix2pix", "d_base_channels"): 8,
+    ("variants", "pix2pix", "batch_size"): 16,
 }
 
 

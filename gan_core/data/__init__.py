@@ -1,7 +1,9 @@
 """Datasets: builders that write `data/<source>/` deterministically, and loaders that put a split on the device.
 
 Image source of the generation task: `digits` (bundled, default) or `folder` (a user's images), chosen by
-`data.source` in params.yaml. Bundled for the other tasks: `printed` (digits rendered from fonts). Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
+`data.source` in params.yaml. Bundled for the other tasks: `printed` (digits rendered from fonts). A user's paired
+images: `aligned` (`data.paired.source`). Every source is rebuilt byte for byte, so data.dvc records one version of
+`data/`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import torch
 
 from gan_core.config import DataParams
-from gan_core.data import digits, folder, printed
+from gan_core.data import aligned, digits, folder, printed
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.image_store import ImageBatch, ImageSet, ImageSpec, image_batches, read_split
 
@@ -23,8 +25,8 @@ def source_dir(params: DataParams, root: Path) -> Path:
 
 
 def source_names(params: DataParams) -> list[str]:
-    """The folders under `data/` that the pipeline reads: the image source, then every bundled source."""
-    return [params.source, printed.SUBDIR]
+    """The folders under `data/` that the pipeline reads: the image source, every bundled source, user pairs."""
+    return [params.source, printed.SUBDIR] + ([aligned.SUBDIR] if params.paired.source == "aligned" else [])
 
 
 def missing_sources(params: DataParams, root: Path) -> list[str]:
@@ -40,6 +42,9 @@ def build_data(params: DataParams, root: Path) -> Path:
     else:
         digits.build_digits(data_dir, params.test_fraction, params.split_seed)
     printed.build_printed(data_dir, seed=params.split_seed, test_fraction=params.test_fraction)
+    if params.paired.source == "aligned":
+        a = params.paired.aligned
+        aligned.build_aligned(data_dir, root / a.path, a.image_size, a.channels)
     return data_dir
 
 
