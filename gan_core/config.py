@@ -89,6 +89,9 @@ class DataParams(StrictModel):
     split_seed: int = Field(0, ge=0)
     folder: FolderParams | None = None
     paired: PairedDataParams = PairedDataParams()
+    # the unpaired translation task (cyclegan): None translates the bundled handwritten (A) <-> printed (B) digits;
+    # a block reads a user's trainA/ trainB/ testA/ testB/ folders (gan_core/data/unpaired.py)
+    unpaired: FolderParams | None = None
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:

@@ -1,7 +1,7 @@
 """What a request to a registered generator may ask for; shared by the torch and the NumPy pyfunc (no torch here).
 
 `{"n": N}` asks for N images (default 16, 1 to 10,000); `{"label": [3, 3, 7]}` asks a conditional generator for one
-image per label; `{"image": [...]}` asks a translator to translate images (1 to 10,000).
+image per label; `{"image": [...], "direction": "AtoB"}` asks a translator to translate images (1 to 10,000).
 MLflow hands each over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
 """
 
@@ -98,3 +98,11 @@ def requested_images(model_input: Request, shape: tuple[int, ...]) -> np.ndarray
     if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise _invalid(f"'image' values lie in [{np.nanmin(images):g}, {np.nanmax(images):g}]; {accepted}")
     return images
+
+
+def requested_direction(model_input: Request) -> str:
+    """The `direction` of a translation request: "AtoB" or "BtoA"."""
+    value = _single_value(model_input, "direction")
+    if not (isinstance(value, str) and value in ("AtoB", "BtoA")):
+        raise _invalid(f"'direction' = {value!r} is not accepted; accepted: 'AtoB' or 'BtoA'")
+    return value

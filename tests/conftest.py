@@ -34,6 +34,12 @@ TINY = {
     ("variants", "pix2pix", "base_channels"): 8,
     ("variants", "pix2pix", "d_base_channels"): 8,
     ("variants", "pix2pix", "batch_size"): 16,
+    ("variants", "cyclegan", "steps", "quick"): 60,
+    ("variants", "cyclegan", "generator_channels"): 8,
+    ("variants", "cyclegan", "residual_blocks"): 1,
+    ("variants", "cyclegan", "discriminator_channels"): 8,
+    ("variants", "cyclegan", "batch_size"): 8,
+    ("variants", "cyclegan", "lr"): 1e-3,
 }
 
 
