@@ -9,9 +9,6 @@ into a staging directory that replaces the old one by renames only (readers neve
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from gan_core.config import UserError
+from gan_core.workspace import atomic_dir
 
 SPLITS = ("train", "test")
 
@@ -47,25 +45,10 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
 
 
 def write_image_store(target: Path, images: np.ndarray, manifest: pd.DataFrame) -> Path:
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_dir(target) as staging:
         np.save(staging / "images.npy", images)
         (staging / "manifest.csv").write_text(manifest.to_csv(index=False, lineterminator="\n"))
-        _replace_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(new, target)
 
 
 def to_model_range(pixels: np.ndarray | Tensor, max_value: int) -> Tensor:
