@@ -58,9 +58,9 @@ def validated(params_path: str, profile: str | None, variants: list[str] | None)
 
 
 def registry_table(registrations: dict[str, Registration]) -> str:
-    lines = ["| registered model | version | FID | champion version |", "|---|---|---|---|"]
+    lines = ["| registered model | version | score (lower is better) | champion version |", "|---|---|---|---|"]
     for r in registrations.values():
-        lines.append(f"| {r.name} | {r.version} | {r.fid:.4g} | {r.champion_version} |")
+        lines.append(f"| {r.name} | {r.version} | {r.metric} {r.score:.4g} | {r.champion_version} |")
     return "\n".join(lines) + "\n"
 
 

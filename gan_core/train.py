@@ -1,11 +1,13 @@
 """The one training loop, for every variant: device, seeding, batches, progress, checkpoints, batched logging.
 
-The loop never knows which GAN it runs: it hands batches to `variant.train_step` and keeps the returned
-losses on the device, summing them; it syncs with the host only once per `log_every` steps.
+The loop never knows which GAN it runs: it takes batches from the variant's task (`Task.batches`), hands them to
+`variant.train_step` and keeps the returned losses on the device, summing them; it syncs with the host only once
+per `log_every` steps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -19,11 +21,12 @@ from torch import Tensor
 from tqdm import tqdm
 
 from gan_core.config import UserError
-from gan_core.data import ImageSet
-from gan_core.variants import Batch, Variant
+from gan_core.variants import Variant
 from gan_core.workspace import atomic_path
 
 MetricsSink = Callable[[dict[str, float], int], None]
+# (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
+BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,21 +61,9 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True)
 
 
-def batches(data: ImageSet, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-    """Endless shuffled batches, drawn on the data's device; a new permutation every epoch."""
-    n = len(data)
-    if batch_size > n:
-        raise UserError(f"batch_size {batch_size} is larger than the training split ({n} images)")
-    while True:
-        order = torch.randperm(n, generator=generator, device=generator.device)
-        for start in range(0, n - batch_size + 1, batch_size):
-            idx = order[start:start + batch_size]
-            yield Batch(images=data.images[idx], labels=data.labels[idx])
-
-
 def train(
     variant: Variant,
-    data: ImageSet,
+    batches: BatchSource,
     *,
     steps: int,
     seed: int,
@@ -81,9 +72,9 @@ def train(
     checkpoint_every: int,
     log_metrics: MetricsSink,
 ) -> TrainResult:
-    """Train `variant` for `steps` steps on `data` (already on the variant's device)."""
-    sampler = torch.Generator(device=data.images.device).manual_seed(seed)
-    stream = batches(data, variant.config.batch_size, sampler)
+    """Train `variant` for `steps` steps on batches from its task (on the variant's device)."""
+    sampler = torch.Generator(device=variant.device).manual_seed(seed)
+    stream = batches(variant.config.batch_size, sampler)
     totals: dict[str, Tensor] = {}
     interval, means = 0, {}
     started = time.perf_counter()
@@ -114,6 +105,7 @@ def save_checkpoint(path: Path, variant: Variant, step: int, sampler: torch.Gene
     payload = {
         "variant": variant.name,
         "config": variant.config.model_dump(mode="json"),
+        "spec": dataclasses.asdict(variant.spec),
         "step": step,
         "state": variant.state_dict(),
         "rng": rng,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from gan_core.config import ClassifierParams, EvaluationParams, UserError
 from gan_core.evaluate.classifier import accuracy, train_classifier
 from gan_core.evaluate.image_metrics import compare_to_reference
+from gan_core.data import image_batches
 from gan_core.train import TrainingDiverged, load_checkpoint, seed_everything, train
 from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
@@ -17,8 +20,8 @@ def run(digits, tmp_path, steps=120, **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("mlp", {**CONFIG, **config}, SPEC, torch.device("cpu"))
     logged = []
-    result = train(gan, digits[0], steps=steps, seed=0, log_every=50, checkpoint_path=tmp_path / "ckpt.pt",
-                   checkpoint_every=100, log_metrics=lambda values, step: logged.append((step, values)))
+    result = train(gan, partial(image_batches, digits[0]), steps=steps, seed=0, log_every=50,
+                   checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=100, log_metrics=lambda values, step: logged.append((step, values)))
     return gan, result, logged
 
 

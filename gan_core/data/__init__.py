@@ -1,8 +1,9 @@
 """Datasets: builders that write `data/<source>/` deterministically, and loaders that put a split on the device.
 
-Images: `digits` (bundled, default) or `folder` (a user's images), chosen by `data.source` in params.yaml.
-Speech (the vocoding task): `espeak` (bundled, `data/speech/`) or `fsdd` (a folder of recordings, `data/fsdd/`),
-chosen by `data.speech.source`.
+Image source of the generation task: `digits` (bundled, default) or `folder` (a user's images), chosen by
+`data.source` in params.yaml. Bundled for the other tasks: `printed` (digits rendered from fonts). Speech of the
+vocoding task: `speech` (bundled eSpeak NG digits, default) or `fsdd` (a folder of recordings), chosen by
+`data.speech.source`. Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 import torch
 
 from gan_core.config import DataParams, SpeechParams
-from gan_core.data import digits, folder, fsdd, speech
+from gan_core.data import digits, folder, fsdd, printed, speech
 from gan_core.data.audio_store import SpeechSet, read_speech_split
-from gan_core.data.image_store import ImageSet, read_split
+from gan_core.data.batching import shuffled_batches
+from gan_core.data.image_store import ImageBatch, ImageSet, ImageSpec, image_batches, read_split
 
 _MAX_VALUE = {"digits": digits.MAX_VALUE, "folder": folder.MAX_VALUE}
 
@@ -23,21 +25,35 @@ def source_dir(params: DataParams, root: Path) -> Path:
     return root / params.dir / params.source
 
 
-def speech_dir(params: DataParams, root: Path) -> Path:
-    return root / params.dir / (speech.SUBDIR if params.speech.source == "espeak" else fsdd.SUBDIR)
+def speech_source(params: DataParams) -> str:
+    """The folder under `data/` of the vocoding task's speech."""
+    return speech.SUBDIR if params.speech.source == "espeak" else fsdd.SUBDIR
+
+
+def source_names(params: DataParams) -> list[str]:
+    """The folders under `data/` that the pipeline reads: the image source, then every bundled source."""
+    return [params.source, printed.SUBDIR, speech_source(params)]
+
+
+def missing_sources(params: DataParams, root: Path) -> list[str]:
+    return [name for name in source_names(params) if not (root / params.dir / name / "manifest.csv").is_file()]
 
 
 def build_data(params: DataParams, root: Path) -> Path:
-    """Write `data/<source>/` from the bundled digits or the user's folder, and the speech of `data.speech`."""
-    build_speech(params.speech, root / params.dir, root)
+    """Write every source under `data/`: the bundled digits or the user's folder, and the bundled sources."""
+    data_dir = root / params.dir
     if params.source == "folder":
         f = params.folder
-        return folder.build_folder(root / params.dir, root / f.path, f.image_size, f.channels,
-                                   params.test_fraction, params.split_seed)
-    return digits.build_digits(root / params.dir, params.test_fraction, params.split_seed)
+        folder.build_folder(data_dir, root / f.path, f.image_size, f.channels, params.test_fraction, params.split_seed)
+    else:
+        digits.build_digits(data_dir, params.test_fraction, params.split_seed)
+    printed.build_printed(data_dir, seed=params.split_seed, test_fraction=params.test_fraction)
+    build_speech(params.speech, data_dir, root)
+    return data_dir
 
 
 def build_speech(params: SpeechParams, data_dir: Path, root: Path) -> Path:
+    """`data/speech/` from eSpeak NG, or `data/fsdd/` from the recordings folder `data.speech.path`."""
     if params.source == "fsdd":
         return fsdd.build_fsdd(data_dir, root / params.path, params.sample_rate, params.test_fraction, params.seed)
     return speech.build_spoken_digits(data_dir, params.sample_rate, params.takes, params.test_fraction, params.seed)
@@ -48,7 +64,11 @@ def load_split(params: DataParams, root: Path, split: str, device: torch.device 
 
 
 def load_speech_split(params: DataParams, root: Path, split: str, device: torch.device | str = "cpu") -> SpeechSet:
-    return read_speech_split(speech_dir(params, root), split, params.speech.sample_rate, device)
+    folder = root / params.dir / speech_source(params)
+    return read_speech_split(folder, split, params.speech.sample_rate, device)
 
 
-__all__ = ["ImageSet", "SpeechSet", "build_data", "load_speech_split", "load_split", "source_dir", "speech_dir"]
+__all__ = [
+    "ImageBatch", "ImageSet", "ImageSpec", "SpeechSet", "build_data", "build_speech", "image_batches", "load_split",
+    "load_speech_split", "missing_sources", "shuffled_batches", "source_dir",
+]
