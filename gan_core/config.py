@@ -88,11 +88,15 @@ class SpeechParams(StrictModel):
     test_fraction: float = Field(0.25, gt=0.0, lt=1.0)  # of the speakers (voices), held out for evaluation
     seed: int = Field(0, ge=0)  # espeak's rate/pitch draws and jitter; which speakers are held out
     mel: MelParams = MelParams()
+    segment_length: PositiveInt = 8192  # samples per training example (Kumar et al.); a multiple of mel.hop_length
 
     @model_validator(mode="after")
     def _consistent(self) -> SpeechParams:
         if self.source == "fsdd" and self.path is None:
             raise ValueError("data.speech.source 'fsdd' needs data.speech.path (a folder of <digit>_<speaker>_<n>.wav)")
+        if self.segment_length % self.mel.hop_length:
+            raise ValueError(f"segment_length {self.segment_length} is not a multiple of mel.hop_length "
+                             f"{self.mel.hop_length}")
         if self.mel.f_max > self.sample_rate / 2:
             raise ValueError(f"mel.f_max {self.mel.f_max} is above the Nyquist frequency {self.sample_rate / 2} "
                              f"of sample_rate {self.sample_rate}")
@@ -125,6 +129,8 @@ class ClassifierParams(StrictModel):
 
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
+    # the vocoding task's judge of intelligibility: a spoken-digit classifier of log-mels (features: its width)
+    speech_classifier: ClassifierParams = ClassifierParams(features=64, epochs=30, batch_size=32)
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage

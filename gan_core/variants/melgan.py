@@ -19,7 +19,6 @@ One step (the paper's): D descends the hinge loss on real waves and G's waves of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,16 +26,17 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from gan_core.audio import MelSpec
 from gan_core.config import UserError, VariantConfig
+from gan_core.data.segments import WaveMelBatch
 from gan_core.losses import feature_matching, hinge_discriminator, hinge_generator, multi_resolution_stft
-from gan_core.variants.base import TorchVariant, register
+from gan_core.variants.base import TorchVariant, Vocoder, register
 
 
 class MelGANConfig(VariantConfig):
     """Defaults are the paper's (Kumar et al. 2019, section 3 and appendix)."""
 
-    batch_size: PositiveInt = 16
-    segment_length: PositiveInt = 8192  # samples per training example; a multiple of the mel hop
+    batch_size: PositiveInt = 16  # of segments (data.speech.segment_length samples each, paper: 8192)
     generator_channels: PositiveInt = 512  # after the input conv; halved at every upsampling
     upsample_factors: tuple[PositiveInt, ...] | None = None  # None: derived from the hop (256 -> 8, 8, 2, 2)
     dilations: tuple[PositiveInt, ...] = (1, 3, 9)  # of the residual stack after every upsampling
@@ -49,12 +49,6 @@ class MelGANConfig(VariantConfig):
     lr: PositiveFloat = 1e-4
     betas: tuple[float, float] = Field((0.5, 0.9))
     leaky_slope: PositiveFloat = 0.2
-
-
-@dataclass(frozen=True)
-class WaveMelBatch:
-    wave: Tensor  # (B, 1, T) in [-1, 1]
-    mel: Tensor  # (B, n_mels, T // hop): the log-mel frames that T samples are vocoded from
 
 
 def upsample_factors(hop: int) -> tuple[int, ...]:
@@ -149,21 +143,19 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 @register
-class MelGAN(TorchVariant):
+class MelGAN(TorchVariant, Vocoder):
     name = "melgan"
     Config = MelGANConfig
     config: MelGANConfig
+    spec: MelSpec
 
-    def __init__(self, config: MelGANConfig, spec, device: torch.device) -> None:
+    def __init__(self, config: MelGANConfig, spec: MelSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         self.factors = config.upsample_factors or upsample_factors(spec.hop_length)
         if math.prod(self.factors) != spec.hop_length:
             raise UserError(f"variants.melgan.upsample_factors {list(self.factors)} multiply to "
                             f"{math.prod(self.factors)}, not the mel hop {spec.hop_length}; accepted: factors whose "
                             f"product is the hop, or null to derive them")
-        if config.segment_length % spec.hop_length:
-            raise UserError(f"variants.melgan.segment_length {config.segment_length} is not a multiple of the mel "
-                            f"hop {spec.hop_length}")
         c = config
         self.nets = {
             "G": generator(spec.n_mels, self.factors, c.generator_channels, c.dilations, c.leaky_slope).to(device),
