@@ -23,15 +23,16 @@ LOG_FLOOR = 1e-5
 
 @dataclass(frozen=True)
 class MelSpec:
-    """Settings of the mel spectrogram; the vocoder's input is only meaningful under the settings it was trained on."""
+    """Settings of the mel spectrogram (defaults: `data.speech` in gan_core/config.py); a vocoder's input means
+    something only under the settings it was trained with."""
 
-    sample_rate: int = 16_000
-    n_fft: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    n_mels: int = 80
-    f_min: float = 0.0
-    f_max: float = 8_000.0
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    f_min: float
+    f_max: float
 
     def frames(self, samples: int) -> int:
         return 1 + samples // self.hop_length

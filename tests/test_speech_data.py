@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from conftest import FSDD, REPO
+from tests.conftest import FSDD, REPO
 from gan_core.config import UserError
 from gan_core.data.audio_store import PCM_SCALE, PEAK, read_speech_split
 from gan_core.data.fsdd import build_fsdd

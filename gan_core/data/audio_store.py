@@ -91,7 +91,7 @@ def read_speech_split(folder: Path, split: str, sample_rate: int, device: torch.
     rows = manifest[manifest["split"] == split]
     return SpeechSet(
         waves=tuple(audio[o:o + n] for o, n in zip(rows["offset"], rows["length"])),
-        labels=torch.as_tensor(rows["label"].to_numpy(), dtype=torch.int64, device=device),
+        labels=torch.tensor(rows["label"].to_numpy(), dtype=torch.int64, device=device),
         speakers=tuple(rows["speaker"].astype(str)),
         sample_rate=sample_rate,
     )
