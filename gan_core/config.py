@@ -126,6 +126,13 @@ class SpeechParams(StrictModel):
         return self
 
 
+class CaptionParams(StrictModel):
+    """The captions written for the bundled digits (gan_core/data/captions.py)."""
+
+    seed: int = Field(0, ge=0)  # draws each image's templates and synonyms
+    phrasings_per_image: int = Field(3, ge=1, le=5)  # distinct templates per image (5 exist)
+
+
 class DataParams(StrictModel):
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
@@ -137,6 +144,7 @@ class DataParams(StrictModel):
     # a block reads a user's trainA/ trainB/ testA/ testB/ folders (gan_core/data/unpaired.py)
     unpaired: FolderParams | None = None
     speech: SpeechParams = SpeechParams()  # the vocoding task's data (melgan)
+    captions: CaptionParams = CaptionParams()
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:

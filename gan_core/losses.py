@@ -80,3 +80,10 @@ def multi_resolution_stft(fake: Tensor, real: Tensor,
         convergence = torch.linalg.vector_norm(s_real - s_fake) / torch.linalg.vector_norm(s_real)
         total = total + convergence + F.l1_loss(torch.log(s_fake), torch.log(s_real))
     return total / len(resolutions)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, 0.5 (mu^2 + exp(logvar) - 1 - logvar) per
+    dimension, averaged over batch and dimensions (as the StackGAN authors' code does): 0 only for mu = 0,
+    logvar = 0, and independent of the condition's width."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
