@@ -70,8 +70,9 @@ VARIANT    ?= mlp
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 5001
 
+# MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: no job runner (8 more processes for GenAI jobs this project has none of)
 mlflow-server: $(VENV)/.installed   ## MLflow tracking server; use it with MLFLOW_TRACKING_URI=http://127.0.0.1:5000
-	$(BIN)/mlflow server --backend-store-uri $(MLFLOW_BACKEND_STORE) --artifacts-destination $(MLFLOW_ARTIFACTS) \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri $(MLFLOW_BACKEND_STORE) --artifacts-destination $(MLFLOW_ARTIFACTS) \
 	    --host $(MLFLOW_HOST) --port $(MLFLOW_PORT) $(MLFLOW_SERVER_ARGS)
 
 serve: $(VENV)/.installed           ## REST endpoint of models:/gan-$(VARIANT)@champion (POST /invocations)
