@@ -18,7 +18,7 @@ full: $(VENV)/.installed       ## real training (the `full` profile)
 	$(PY) -m flows.pipeline --profile full
 
 repro: $(VENV)/.installed      ## rebuild data/ if absent, then `dvc repro` (stages call the venv's python)
-	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; test -d data/digits || python -m gan_core data; dvc repro
+	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; python -m gan_core data --if-missing; dvc repro
 
 ui: $(VENV)/.installed         ## the MLflow UI on the local store, http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000

@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 
 from gan_core.config import load_params
-from gan_core.data import load_split
-from gan_core.data.digits import build_digits
+from gan_core.data import build_data
+from gan_core.tasks import task_of
 from gan_core.train import resolve_device, seed_everything, train
-from gan_core.variants import DataSpec, build_variant
+from gan_core.variants import build_variant
+from gan_core.workspace import Workspace
 
 
 def main() -> None:
@@ -35,15 +36,15 @@ def main() -> None:
     device = resolve_device(args.device)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        build_digits(Path(tmp) / params.data.dir, params.data.test_fraction, params.data.split_seed)
-        data = load_split(params.data, Path(tmp), "train", device)
-        spec = DataSpec(tuple(data.images.shape[1:]), data.num_classes)
+        ws = Workspace(Path(tmp))
+        build_data(params.data, ws.root)
         for name in args.variants or list(params.variants):
             seed_everything(params.shared.seed, device)
-            variant = build_variant(name, params.variant(name).model_dump(), spec, device)
+            task = task_of(name)(params, ws, device)
+            variant = build_variant(name, params.variant(name).model_dump(), task.spec(), device)
             for steps in (50, args.steps):  # the first, short run warms up the allocator and kernel selection
                 started = time.perf_counter()
-                train(variant, data, steps=steps, seed=0, log_every=params.tracking.log_every,
+                train(variant, task.batches, steps=steps, seed=0, log_every=params.tracking.log_every,
                       checkpoint_path=Path(tmp) / f"{name}.pt", checkpoint_every=10**9,
                       log_metrics=lambda values, step: None)
             seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ from prefect.futures import PrefectFuture
 from gan_core import stages
 from gan_core.config import PROFILES, Params, UserError, load_params
 from gan_core.tracking import Registration
+from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace
 from flows.training import train_or_reuse
 
@@ -38,6 +39,10 @@ write_report = task(name="report")(stages.write_report)
 DISPATCH_POLL_SECONDS = 2
 
 
+class RemoteTrainingFailed(Exception):
+    """A training flow run of the training deployment did not complete (diverged, crashed, or was cancelled)."""
+
+
 @task(name="dispatch-training", task_run_name="train-{name}-on-{deployment}")
 def train_remotely(deployment: str, name: str, version: stages.DataVersion, profile: str, params_path: str) -> None:
     """Run the training deployment for one variant (a worker of its pool picks it up) and wait for it."""
@@ -46,8 +51,8 @@ def train_remotely(deployment: str, name: str, version: stages.DataVersion, prof
         "params_path": params_path,
     })
     if not run.state.is_completed():
-        raise RuntimeError(f"training of '{name}' by deployment '{deployment}' ended {run.state.name}: "
-                           f"see flow run {run.name} ({run.id})")
+        raise RemoteTrainingFailed(f"training by deployment '{deployment}' ended {run.state.name} "
+                                   f"({run.state.message}); see flow run {run.name} ({run.id})")
 
 
 @flow(name="gan-pipeline")
@@ -67,17 +72,24 @@ def gan_pipeline(
         dispatched = {name: train_remotely.submit(training_deployment, name, version, params.shared.profile,
                                                   params_path) for name in names}
     train_classifier(params, ws)
-    registrations = {}
+    registrations, diverged = {}, {}
     for name in names:
-        if training_deployment:
-            dispatched[name].result()
-        else:
-            train_or_reuse(params, ws, name, version)
+        try:
+            if training_deployment:
+                dispatched[name].result()
+            else:
+                train_or_reuse(params, ws, name, version)
+        except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
+            diverged[name] = str(err)
+            continue
         evaluate_variant(params, ws, name)
         registrations[name] = register_variant(params, ws, name)
-    report = write_report(params, ws, names)
-    create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
-                             description="Metrics of this run's variants and their registry versions")
+    if registrations:
+        report = write_report(params, ws, list(registrations))
+        create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
+                                 description="Metrics of this run's variants and their registry versions")
+    if diverged:  # the flow run ends FAILED, naming each variant, its step and loss; nothing of theirs registered
+        raise UserError("; ".join(f"{name}: {message}" for name, message in diverged.items()))
     return registrations
 
 
@@ -90,9 +102,9 @@ def validated(params_path: str, profile: str | None, variants: list[str] | None)
 
 
 def registry_table(registrations: dict[str, Registration]) -> str:
-    lines = ["| registered model | version | FID | champion version |", "|---|---|---|---|"]
+    lines = ["| registered model | version | score (lower is better) | champion version |", "|---|---|---|---|"]
     for r in registrations.values():
-        lines.append(f"| {r.name} | {r.version} | {r.fid:.4g} | {r.champion_version} |")
+        lines.append(f"| {r.name} | {r.version} | {r.metric} {r.score:.4g} | {r.champion_version} |")
     return "\n".join(lines) + "\n"
 
 

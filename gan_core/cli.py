@@ -24,17 +24,18 @@ def main(argv: list[str] | None = None) -> int:
                                                      "default for report: every variant in params.yaml")
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     parser.add_argument("--profile", choices=("quick", "full"), help="override shared.profile")
+    parser.add_argument("--if-missing", action="store_true", help="data: build only when a source is absent")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_stage(args.stage, args.variants, Path(args.params), args.profile)
+        run_stage(args.stage, args.variants, Path(args.params), args.profile, args.if_missing)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
-def run_stage(stage: str, variants: list[str], params_path: Path, profile: str | None) -> None:
+def run_stage(stage: str, variants: list[str], params_path: Path, profile: str | None, if_missing: bool = False) -> None:
     from gan_core import stages  # after validation's imports, so a bad params file fails fast
 
     params = load_params(params_path, profile=profile)
@@ -43,7 +44,7 @@ def run_stage(stage: str, variants: list[str], params_path: Path, profile: str |
     for name in names:
         params.variant(name)  # unknown names fail here, before any stage runs
     if stage == "data":
-        print(stages.build_data(params, ws))
+        print(stages.prepare_data(params, ws) if if_missing else stages.build_data(params, ws))
     elif stage == "classifier":
         print(json.dumps(stages.build_classifier(params, ws)))
     elif stage == "report":

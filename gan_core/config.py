@@ -49,6 +49,7 @@ class SharedParams(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     profile: Profile = "quick"
     checkpoint_every: PositiveInt = 1000
+    keep_checkpoints: PositiveInt = 2  # the latest checkpoint and the ones before it, kept on disk
 
 
 class FolderParams(StrictModel):
@@ -121,7 +122,7 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     if not path.is_file():
         raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if not isinstance(raw, dict):
@@ -137,6 +138,18 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
         return Params.model_validate({**raw, "variants": variants})
     except ValidationError as err:
         raise ParamsError(_describe(path, err, Params)) from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: `*name` references can expand a tiny file into billions of nodes (a YAML bomb),
+    and params never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"alias '*{event.anchor}' at line {event.start_mark.line + 1}: YAML aliases are not "
+                                 f"accepted in params (write the values out)")
+        return super().compose_node(parent, index)
 
 
 def _validate_variants(path: Path, blocks: Any) -> dict[str, VariantConfig]:

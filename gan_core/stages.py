@@ -1,5 +1,8 @@
 """The pipeline's stages as plain functions: data -> classifier -> train -> evaluate -> register -> report.
 
+Each stage is the same for every variant: what differs (data, metrics, requests) comes from the variant's task
+(gan_core/tasks/).
+
 `dvc.yaml` reaches them through the CLI (`python -m gan_core <stage>`), the Prefect flow calls them as tasks:
 one code path, two entry points. Every file a stage writes is written atomically.
 """
@@ -11,29 +14,22 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import soundfile
 import torch
 import yaml
 from PIL import Image
 
 from gan_core import data, tracking
 from gan_core.config import Params, UserError
-from gan_core.data import ImageSet, load_split
-from gan_core.data.images import to_unit_range
-from gan_core.evaluate.classifier import accuracy, load_classifier, save_classifier, train_classifier
-from gan_core.evaluate.image_metrics import compare_to_reference, image_grid, labelled_rows
+from gan_core.data import load_split
+from gan_core.evaluate.classifier import accuracy, save_classifier, train_classifier
+from gan_core.evaluate.image_metrics import labelled_rows
+from gan_core.tasks import Evaluation, Task, task_of
 from gan_core.train import load_checkpoint, resolve_device, seed_everything, train
-from gan_core.variants import DataSpec, Variant, balanced_labels, build_variant
-from gan_core.workspace import Workspace, atomic_path, write_text_atomic
+from gan_core.variants import Variant, build_variant
+from gan_core.workspace import Workspace, atomic_dir, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-GRID_SAMPLES = 100
-
-
-def spec_of(images: ImageSet) -> DataSpec:
-    """What a variant needs to size its networks, read off the loaded data."""
-    return DataSpec(tuple(images.images.shape[1:]), images.num_classes)
-
 
 # ---- data ------------------------------------------------------------------------------------------------------
 
@@ -54,8 +50,8 @@ def build_data(params: Params, ws: Workspace) -> DataVersion:
 
 
 def prepare_data(params: Params, ws: Workspace) -> DataVersion:
-    """Build `data/` if it is absent, then check it against the version `data.dvc` records."""
-    if not (data.source_dir(params.data, ws.root) / "manifest.csv").is_file():
+    """Build `data/` if a source is absent, then check it against the version `data.dvc` records."""
+    if data.missing_sources(params.data, ws.root):
         return build_data(params, ws)
     return data_version(ws)
 
@@ -107,27 +103,34 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
     steps = params.steps(name)
     device = resolve_device(params.shared.device)
     seed_everything(params.shared.seed, device)
-    train_set = load_split(params.data, ws.root, "train", device)
-    variant = build_variant(name, config.model_dump(), spec_of(train_set), device)
+    task = task_of(name)(params, ws, device)
+    variant = build_variant(name, config.model_dump(), task.spec(), device)
 
     experiment = tracking.configure(ws.root, params.tracking.experiment)
     run_params = tracking.flatten("", {
-        "variant": name, "profile": params.shared.profile, "steps": steps,
+        "variant": name, "task": variant.task, "profile": params.shared.profile, "steps": steps,
         "shared": params.shared.model_dump(mode="json"), "data": params.data.model_dump(mode="json"),
         name: config.model_dump(mode="json"),
     })
     tags = {
         "variant": name,
+        "task": variant.task,
         "profile": params.shared.profile,
         "data.dvc_md5": data_md5 or data_version(ws).md5,
         "mlflow.source.git.commit": tracking.git_commit(ws.root),
     }
-    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags) as run_id:
+    identity = {"steps": steps, "seed": params.shared.seed, "data.dvc_md5": tags["data.dvc_md5"]}
+    resume = _interrupted_training(ws, name, variant, identity)
+    resume_run = resume["meta"]["run_id"] if resume else None
+    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags, resume_run) as run_id:
+        if resume:
+            log.info("resuming %s from step %d of %d (MLflow run %s)", name, resume["step"], steps, run_id)
         result = train(
-            variant, train_set,
+            variant, task.batches,
             steps=steps, seed=params.shared.seed, log_every=params.tracking.log_every,
             checkpoint_path=ws.checkpoint(name), checkpoint_every=params.shared.checkpoint_every,
-            log_metrics=tracking.MetricLogger(run_id),
+            keep_checkpoints=params.shared.keep_checkpoints, log_metrics=tracking.MetricLogger(run_id),
+            resume=resume, meta={**identity, "run_id": run_id},
         )
         model_uri = tracking.log_generator(run_id, variant)
         tracking.MetricLogger(run_id)({"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}, steps)
@@ -136,59 +139,68 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
     return record
 
 
+def _interrupted_training(ws: Workspace, name: str, variant: Variant, identity: dict) -> dict | None:
+    """The checkpoint of an unfinished training of exactly this config, data and seed, or None: start afresh."""
+    path = ws.checkpoint(name)
+    if not path.is_file():
+        return None
+    try:
+        checkpoint = load_checkpoint(path)
+    except UserError:
+        log.warning("%s is not a readable checkpoint: training %s from the start", path, name)
+        return None
+    meta = checkpoint.get("meta", {})
+    same = (checkpoint["config"] == variant.config.model_dump(mode="json")
+            and all(meta.get(k) == v for k, v in identity.items()) and "run_id" in meta)
+    return checkpoint if same and checkpoint["step"] < identity["steps"] else None
+
+
 # ---- evaluation --------------------------------------------------------------------------------------------------
 
 def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, float]:
-    """Every metric of the trained generator beside its real-data floor and an untrained generator's value."""
+    """Every metric of the trained generator (its task decides which) beside an untrained generator's value;
+    metrics/<name>.json, and the pictures and sounds in samples/<name>/, also logged to the variant's MLflow run."""
     device = resolve_device(params.shared.device)
     seed = params.shared.seed
-    train_set = load_split(params.data, ws.root, "train", device)
-    test_set = load_split(params.data, ws.root, "test", device)
-    classifier = load_classifier(ws.classifier, device)
     seed_everything(seed, device)
-    trained, steps = _trained_variant(ws, name, spec_of(train_set), device)
-    untrained = build_variant(name, trained.config.model_dump(), spec_of(train_set), device)
-
-    n = len(test_set)  # the floor compares the test split with train: generated sets get the same N
-    # conditional generators are asked for balanced classes, the (stratified) test split's mix; the floor's
-    # "requested" labels are the test split's true ones
-    labels = balanced_labels(n, train_set.num_classes, device) if trained.conditional else None
-    candidates = {
-        "model": trained.sample(n, _generator(seed, device), labels),
-        "real_floor": test_set.images,
-        "untrained": untrained.sample(n, _generator(seed, device), labels),
-    }
-    requested = {"model": labels, "real_floor": test_set.labels, "untrained": labels} if trained.conditional else None
-    scores = compare_to_reference(classifier, train_set, candidates, params.evaluation, seed, requested)
-    metrics = {"steps": steps, "n_samples": n}
-    for metric, value in scores["model"].items():
-        metrics[metric] = value
-        metrics[f"{metric}_real_floor"] = scores["real_floor"][metric]
-        metrics[f"{metric}_untrained"] = scores["untrained"][metric]
+    task = task_of(name)(params, ws, device)
+    trained, steps = _trained_variant(ws, name, device)
+    untrained = build_variant(name, trained.config.model_dump(), trained.spec, device)
+    evaluation = task.evaluate(trained, untrained, seed)
+    if task.score not in evaluation.metrics or "samples" not in evaluation.images:
+        raise RuntimeError(f"task '{task.name}' gave no '{task.score}' metric or no 'samples' image")
+    metrics = {"steps": steps, **evaluation.metrics}
     metrics = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
 
-    grid = image_grid(to_unit_range(trained.sample(GRID_SAMPLES, _generator(seed, device))))
-    with atomic_path(ws.sample_grid(name)) as tmp:
-        grid.save(tmp, format="PNG")
+    files = _write_samples(ws.samples(name), evaluation)
     _write_json(ws.metrics(name), metrics)
-
     record = _read_run_record(ws, name)
     if record is not None:
         tracking.configure(ws.root, params.tracking.experiment)
-        tracking.log_evaluation(record["run_id"], metrics, ws.sample_grid(name))
+        tracking.log_evaluation(record["run_id"], metrics, files)
     return metrics
 
 
-def _trained_variant(ws: Workspace, name: str, spec: DataSpec, device: torch.device) -> tuple[Variant, int]:
+def _write_samples(directory: Path, evaluation: Evaluation) -> list[Path]:
+    """samples/<variant>/: <key>.png per image and <key>.wav per sound, replacing the previous evaluation's."""
+    files = []
+    with atomic_dir(directory) as tmp:
+        for key, image in evaluation.images.items():
+            image.save(tmp / f"{key}.png", format="PNG")
+            files.append(directory / f"{key}.png")
+        for key, (wave, rate) in evaluation.audio.items():
+            soundfile.write(tmp / f"{key}.wav", wave, rate, subtype="PCM_16")
+            files.append(directory / f"{key}.wav")
+    return files
+
+
+def _trained_variant(ws: Workspace, name: str, device: torch.device) -> tuple[Variant, int]:
     """The variant as its last checkpoint left it, and the number of steps it had trained."""
     checkpoint = load_checkpoint(ws.checkpoint(name))
+    spec = task_of(name).spec_from_dict(checkpoint["spec"])
     variant = build_variant(name, checkpoint["config"], spec, device)
     variant.load_state_dict(checkpoint["state"])
     return variant, checkpoint["step"]
-
-
-def _generator(seed: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 # ---- the slides' theory -----------------------------------------------------------------------------------------
@@ -220,63 +232,67 @@ def register_variant(params: Params, ws: Workspace, name: str) -> tracking.Regis
     record = _read_run_record(ws, name)
     if record is None:
         raise UserError(f"{ws.run_record(name)} not found: train '{name}' before registering it")
-    fid = json.loads(ws.metrics(name).read_text())["fid"]
+    if not ws.metrics(name).is_file():
+        raise UserError(f"{ws.metrics(name)} not found: evaluate '{name}' before registering it")
+    metric = task_of(name).score
+    score = json.loads(ws.metrics(name).read_text())[metric]
     tracking.configure(ws.root, params.tracking.experiment)
-    return tracking.register_generator(record["run_id"], record["model_uri"], name, fid)
+    return tracking.register_generator(record["run_id"], record["model_uri"], name, metric, score)
 
 
-# each metric's cell shows the model's value and, in parentheses, the real-data floor computed the same way
-REPORT_COLUMNS = {
-    "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_mean": "KID",
-    "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
-    "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)",
-    "class_accuracy": "class accuracy", "intra_class_fid": "intra-class FID",
-}
-ROW_SAMPLES = 10  # samples per variant in the comparison image (a conditional variant draws the digits 0-9)
-
-
-def comparison_table(ws: Workspace, names: list[str]) -> str:
-    """A markdown table of every evaluated variant's metrics, each as `model (real floor)`; n/a: not applicable."""
-    header = "| variant | " + " | ".join(REPORT_COLUMNS.values()) + " |"
-    lines = [header, "|" + "---|" * (len(REPORT_COLUMNS) + 1)]
+def comparison_table(ws: Workspace, task: type[Task], names: list[str]) -> str:
+    """A markdown table of the task's evaluated variants, each metric as `model (real floor)`; n/a: not applicable."""
+    columns = task.report_columns
+    lines = ["| variant | " + " | ".join(columns.values()) + " |", "|" + "---|" * (len(columns) + 1)]
     for name in names:
         metrics = json.loads(ws.metrics(name).read_text())
-        cells = [_cell(metrics, key) for key in REPORT_COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(metrics, key) for key in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def comparison_image(params: Params, ws: Workspace, names: list[str]) -> Image.Image:
-    """One row of samples per variant, every generator drawn with the same seed."""
+def comparison_image(params: Params, ws: Workspace, task: type[Task], names: list[str]) -> Image.Image:
+    """One row of outputs per variant of the task, every generator run with the same seed."""
     device = resolve_device(params.shared.device)
-    spec = spec_of(load_split(params.data, ws.root, "train", device))
+    runner = task(params, ws, device)
     rows = {}
     for name in names:
-        variant, _ = _trained_variant(ws, name, spec, device)
-        rows[name] = to_unit_range(variant.sample(ROW_SAMPLES, _generator(params.shared.seed, device)))
+        variant, _ = _trained_variant(ws, name, device)
+        rows[name] = runner.preview(variant, params.shared.seed)
     return labelled_rows(rows)
 
 
 def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
-    """reports/comparison.md (the table) and reports/comparison.png (the samples), also logged to MLflow."""
-    table = comparison_table(ws, names)
-    classifier = json.loads(ws.metrics("classifier").read_text())
-    with atomic_path(ws.report_image) as tmp:
-        comparison_image(params, ws, names).save(tmp, format="PNG")
+    """reports/comparison.md (one table per task) and reports/comparison/<task>.png (outputs side by side), also
+    logged to MLflow."""
+    by_task: dict[type[Task], list[str]] = {}
+    for name in names:
+        by_task.setdefault(task_of(name), []).append(name)
+    sections, files = [], [ws.report]
+    for task, members in by_task.items():
+        image = ws.report_image(task.name)
+        with atomic_path(image) as tmp:
+            comparison_image(params, ws, task, members).save(tmp, format="PNG")
+        files.append(image)
+        relative = image.relative_to(ws.report.parent).as_posix()
+        sections.append(
+            f"## {task.name} (ranked by {task.score}, lower is better)\n\n{comparison_table(ws, task, members)}\n"
+            f"![one row per variant, same seed]({relative})\n"
+        )
+    classifier = json.loads(ws.metrics("classifier").read_text()) if ws.metrics("classifier").is_file() else None
     text = (
-        f"# GAN comparison ({params.shared.profile} profile)\n\n{table}\n"
-        f"Each cell: the model's value (the real-data floor: the test split measured the same way against the "
-        f"train split, same N). FID, KID, intra-class FID: lower is better, the floor is the best to expect; "
-        f"precision, recall, coverage, class accuracy: higher is better, up to 1; density: about 1 (above 1 and "
-        f"precision above the floor: samples crowd the densest digits). "
-        f"Features and class counts come from a classifier of the data's classes with test accuracy "
-        f"{classifier['test_accuracy']:.3f}.\n\n"
-        f"Samples, one row per variant, same seed (`reports/{ws.report_image.name}`, also in the MLflow run tagged "
-        f"`kind=report`):\n\n![one row of samples per variant]({ws.report_image.name})\n"
+        f"# GAN comparison ({params.shared.profile} profile)\n\n"
+        f"Each cell: the model's value (in parentheses the real-data floor: held-out real data measured the same way, "
+        f"same N). FID, KID, intra-class FID and distances: lower is better, the floor is the best to expect; "
+        f"precision, recall, coverage, accuracies: higher is better, up to 1; density: about 1 (above 1 and "
+        f"precision above the floor: samples crowd the densest modes). "
+        + (f"Image features and class counts come from a classifier of the data's classes with test accuracy "
+           f"{classifier['test_accuracy']:.3f}. " if classifier else "")
+        + "The pictures are also in the MLflow run tagged `kind=report`.\n\n"
+        + "\n".join(sections)
     )
     write_text_atomic(ws.report, text)
     experiment = tracking.configure(ws.root, params.tracking.experiment)
-    tracking.log_report(experiment, f"report-{params.shared.profile}", [ws.report, ws.report_image])
+    tracking.log_report(experiment, f"report-{params.shared.profile}", files)
     return text
 
 

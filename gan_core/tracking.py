@@ -3,11 +3,13 @@
 Store: `MLFLOW_TRACKING_URI` when set (e.g. an `mlflow server`), else `sqlite:///<project>/mlflow/mlflow.db`
 with artifacts in `<project>/mlflow/artifacts`.
 Registry: each variant's generator is `gan-<variant>`; the `champion` alias points at the version with the best
-(lowest) FID, and registering the same run twice finds the existing version instead of adding one.
+(lowest) score of its task (FID, L1, mel distance, ...), and registering the same run twice finds the existing
+version instead of adding one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -26,15 +28,11 @@ import pandas as pd
 import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
-from mlflow.types.schema import Array
 
 import gan_core
-from gan_core.data.images import to_unit_range
-from gan_core.pyfunc_input import requested_batch
-from gan_core.variants import DataSpec, GeneratorExport, Variant, build_variant
+from gan_core.tasks import Task, get_task, task_of
+from gan_core.variants import GeneratorExport, Variant, build_variant
 
 MODEL_ARTIFACT = "generator"
 CHAMPION = "champion"
@@ -76,17 +74,33 @@ def git_commit(root: Path) -> str:
 
 
 @contextmanager
-def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises."""
+def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
+                 resume_run_id: str | None = None) -> Iterator[str]:
+    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises.
+
+    `resume_run_id`: the run of an interrupted training, reopened (RUNNING again) instead of a new run.
+    """
     client = MlflowClient()
-    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    if resume_run_id is not None and _run_exists(client, resume_run_id):
+        run_id = resume_run_id
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, "resumed", "true")
+    else:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield run_id
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def _run_exists(client: MlflowClient, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:  # e.g. another tracking store than the one the checkpoint was trained against
+        return False
 
 
 class MetricLogger:
@@ -101,10 +115,12 @@ class MetricLogger:
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, step) for k, v in values.items()])
 
 
-def log_evaluation(run_id: str, metrics: dict[str, float], grid: Path) -> None:
+def log_evaluation(run_id: str, metrics: dict[str, float], files: list[Path]) -> None:
+    """The evaluation's metrics and its pictures and sounds (under `samples/` in the run's artifacts)."""
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(grid), artifact_path="samples")
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="samples")
 
 
 def log_file(run_id: str, path: Path, artifact_path: str) -> None:
@@ -128,65 +144,52 @@ def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 
 # ---- the generator as an MLflow model ----------------------------------------------------------------------
 
-def generator_signature(spec: DataSpec) -> ModelSignature:
-    """`{"n": 4}` (optional, default 16) or, for conditional variants, `{"label": [3, 3, 7]}` (one image per label)
-    in, params `seed`; images (n, C, H, W) float32 in [0, 1] out."""
-    return ModelSignature(
-        inputs=Schema([ColSpec("long", "n", required=False),
-                       ColSpec(Array(DataType.long), "label", required=False)]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.image_shape))]),
-        params=ParamSchema([ParamSpec("seed", "long", 0)]),
-    )
-
-
 class GeneratorModel(mlflow.pyfunc.PythonModel):
-    """Pyfunc wrapper: rebuilds the variant from its saved config and samples with the generator alone."""
+    """Pyfunc wrapper: rebuilds the variant from its saved config and answers requests as its task says."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         payload = torch.load(context.artifacts[MODEL_ARTIFACT], map_location="cpu", weights_only=True)
-        spec = DataSpec(tuple(payload["image_shape"]), payload["num_classes"])
+        self.task = task_of(payload["variant"])
+        spec = self.task.spec_from_dict(payload["spec"])
         self.variant = build_variant(payload["variant"], payload["config"], spec, torch.device("cpu"))
         self.variant.load_generator_state(payload["generator"])
 
-    # MLflow converts `{"n": 4}` to a one-row DataFrame through the signature before calling this
+    # MLflow converts the request (e.g. `{"n": 4}`) to a DataFrame through the signature before calling this
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        n, labels = requested_batch(model_input, self.variant.name, self.variant.conditional,
-                                    self.variant.spec.num_classes)
-        generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
-        label_tensor = None if labels is None else torch.tensor(labels, dtype=torch.int64)
-        return to_unit_range(self.variant.sample(n, generator, label_tensor)).numpy()
+        with torch.no_grad():
+            return self.task.predict(self.variant, model_input, params)
 
 
 def log_generator(run_id: str, variant: Variant) -> str:
     """Log the variant's generator to the run as a pyfunc model; returns its model URI."""
+    task = get_task(variant.task)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
-        export = variant.export_generator(Path(tmp)) or _torch_export(variant, Path(tmp))
+        export = variant.export_generator(Path(tmp)) or _torch_export(variant, task, Path(tmp))
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(export.model_code),
-            input_example=pd.DataFrame({"n": [4]}),
+            input_example=task.input_example(variant.spec),
             artifacts={MODEL_ARTIFACT: str(export.weights)},
             code_paths=[str(Path(gan_core.__file__).parent)],
             # explicit requirements: inferring them costs seconds per call
             pip_requirements=_requirements(*export.packages),
-            signature=generator_signature(variant.spec),
+            signature=task.signature(variant.spec),
         )
     return info.model_uri
 
 
-def _torch_export(variant: Variant, directory: Path) -> GeneratorExport:
-    """The default export: config and generator state in a torch file, sampled by `GeneratorModel`."""
+def _torch_export(variant: Variant, task: type[Task], directory: Path) -> GeneratorExport:
+    """The default export: config, data spec and generator state in a torch file, served by `GeneratorModel`."""
     payload = {
         "variant": variant.name,
         "config": variant.config.model_dump(mode="json"),
-        "image_shape": list(variant.spec.image_shape),
-        "num_classes": variant.spec.num_classes,
+        "spec": dataclasses.asdict(variant.spec),
         "generator": variant.generator_state(),
     }
     weights = directory / "generator.pt"
     torch.save(payload, weights)
     return GeneratorExport(weights=weights, model_code=Path(gan_core.__file__).parent / "pyfunc_entry.py",
-                           packages=("torch", "mlflow", "numpy", "pandas", "pydantic", "pyyaml"))
+                           packages=("torch", "mlflow", "numpy", "pandas", "pydantic", "pyyaml", *task.packages))
 
 
 def _requirements(*packages: str) -> list[str]:
@@ -201,7 +204,8 @@ def _requirements(*packages: str) -> list[str]:
 class Registration:
     name: str
     version: int
-    fid: float
+    metric: str  # the task's score, lower is better
+    score: float
     champion_version: int
     newly_registered: bool
 
@@ -210,12 +214,13 @@ class Registration:
         return self.version == self.champion_version
 
 
-def register_generator(run_id: str, model_uri: str, variant: str, fid: float) -> Registration:
-    """Register the run's generator model (once) and move `champion` to it only if its FID beats the champion's."""
+def register_generator(run_id: str, model_uri: str, variant: str, metric: str, score: float) -> Registration:
+    """Register the run's generator model (once) and move `champion` to it only if its score (`metric`, lower is
+    better) beats the champion's."""
     client = MlflowClient()
     name = registered_name(variant)
     try:
-        client.create_registered_model(name, description=f"Generator of the `{variant}` GAN; champion = lowest FID.")
+        client.create_registered_model(name, description=f"Generator of the `{variant}` GAN; champion = lowest {metric}.")
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
@@ -223,7 +228,7 @@ def register_generator(run_id: str, model_uri: str, variant: str, fid: float) ->
     if existing:
         version, created = existing[0], False
     else:
-        version = mlflow.register_model(model_uri, name, tags={"fid": repr(fid)})
+        version = mlflow.register_model(model_uri, name, tags={"score": repr(score), "score_metric": metric})
         created = True
     champion_version = int(version.version)
     try:
@@ -231,8 +236,8 @@ def register_generator(run_id: str, model_uri: str, variant: str, fid: float) ->
     except MlflowException:
         champion = None
     if champion is not None and int(champion.version) != int(version.version):
-        if float(champion.tags.get("fid", "inf")) <= fid:
+        if float(champion.tags.get("score", "inf")) <= score:
             champion_version = int(champion.version)
     if champion is None or int(champion.version) != champion_version:
         client.set_registered_model_alias(name, CHAMPION, champion_version)
-    return Registration(name, int(version.version), fid, champion_version, created)
+    return Registration(name, int(version.version), metric, score, champion_version, created)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +32,12 @@ class Workspace:
     def metrics(self, name: str) -> Path:
         return self.root / "metrics" / f"{name}.json"
 
+    def samples(self, variant: str) -> Path:
+        """The pictures and sounds of the variant's evaluation (samples.png, and what its task adds)."""
+        return self.root / "samples" / variant
+
     def sample_grid(self, variant: str) -> Path:
-        return self.root / "samples" / f"{variant}.png"
+        return self.samples(variant) / "samples.png"
 
     @property
     def report(self) -> Path:
@@ -42,9 +47,9 @@ class Workspace:
     def theory_figure(self) -> Path:
         return self.root / "reports" / "theory.png"
 
-    @property
-    def report_image(self) -> Path:
-        return self.root / "reports" / "comparison.png"
+    def report_image(self, task: str) -> Path:
+        """One row of outputs per variant of `task`, side by side in the comparison report."""
+        return self.root / "reports" / "comparison" / f"{task}.png"
 
     @property
     def data_dvc(self) -> Path:
@@ -64,6 +69,27 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield an empty staging directory beside `target`; it replaces `target` (renames only) if the block succeeds,
+    so readers see the old directory or the complete new one, never a mix."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_umask())
+        if target.exists():
+            old = target.with_name(f".{target.name}-old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -52,17 +52,39 @@ def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess
     return result
 
 
+def make_project(root: Path, params: dict | None = None, data: Path | None = None) -> Path:
+    """A project directory: params.yaml (tiny by default), data.dvc, a DVC repo, an `mlflow/` store folder, and
+    a copy of `data` (a built data/ folder) when given."""
+    root.mkdir(parents=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))
+    run_cli(sys.executable, "-m", "dvc", "init", "--no-scm", "-q", cwd=root)
+    shutil.copy(REPO / "data.dvc", root / "data.dvc")
+    (root / "mlflow").mkdir()
+    if data is not None:
+        shutil.copytree(data, root / "data")
+    return root
+
+
+def store_of(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project directory with tiny params.yaml, data.dvc, a DVC repo and a private MLflow store."""
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    run_cli(sys.executable, "-m", "dvc", "init", "--no-scm", "-q", cwd=root)
-    shutil.copy(REPO / "data.dvc", root / "data.dvc")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-    (root / "mlflow").mkdir()
+    root = make_project(tmp_path / "project")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_of(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def bundled_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/ as `python -m gan_core data` builds it with the default params, built once for the session."""
+    from gan_core.config import DataParams
+    from gan_core.data import build_data
+
+    root = tmp_path_factory.mktemp("bundled")
+    return build_data(DataParams(), root)
 
 
 @pytest.fixture(scope="session")

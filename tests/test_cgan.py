@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from gan_core.losses import discriminator_bce
-from gan_core.variants import Batch, DataSpec, build_variant
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants import build_variant
 
 IMAGE_SHAPE, NUM_CLASSES = (1, 8, 8), 10  # the bundled digits
-SPEC = DataSpec(IMAGE_SHAPE, NUM_CLASSES)
+SPEC = ImageSpec(IMAGE_SHAPE, NUM_CLASSES)
 CONFIG = {"noise_dim": 8, "hidden": 32, "batch_size": 16, "steps": {"quick": 10, "full": 20}}
 
 
@@ -20,11 +21,11 @@ def make(wrong_label_weight: float):
     return build_variant("cgan", {**CONFIG, "wrong_label_weight": wrong_label_weight}, SPEC, torch.device("cpu"))
 
 
-def real_batch(n: int = 16) -> Batch:
-    return Batch(images=torch.rand(n, *IMAGE_SHAPE) * 2 - 1, labels=torch.arange(n) % NUM_CLASSES)
+def real_batch(n: int = 16) -> ImageBatch:
+    return ImageBatch(images=torch.rand(n, *IMAGE_SHAPE) * 2 - 1, labels=torch.arange(n) % NUM_CLASSES)
 
 
-def observe_one_step(gan, batch: Batch) -> dict:
+def observe_one_step(gan, batch: ImageBatch) -> dict:
     """Runs one train step and records what G was asked for, what D was trained on and D's gradients."""
     seen: dict = {"G": [], "D": []}
     d_before = copy.deepcopy(gan.nets["D"])

@@ -7,14 +7,15 @@ import torch
 from torch import nn
 
 from gan_core.config import UserError
-from gan_core.variants import Batch, DataSpec, build_variant
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants import build_variant
 
 STEPS = {"steps": {"quick": 10, "full": 20}}
 
 
 def make(image_shape=(1, 8, 8), **config):
     torch.manual_seed(0)
-    spec = DataSpec(image_shape, num_classes=10)
+    spec = ImageSpec(image_shape, num_classes=10)
     return build_variant("dcgan", {"base_channels": 8, **STEPS, **config}, spec, torch.device("cpu"))
 
 
@@ -48,7 +49,7 @@ def test_radford_layers_and_init():
 def test_sampling_does_not_depend_on_the_batch():
     gan = make()
     for _ in range(3):  # move the batch-norm running statistics away from their initial values
-        gan.train_step(Batch(images=torch.rand(16, 1, 8, 8) * 2 - 1, labels=torch.zeros(16, dtype=torch.int64)))
+        gan.train_step(ImageBatch(images=torch.rand(16, 1, 8, 8) * 2 - 1, labels=torch.zeros(16, dtype=torch.int64)))
     one = gan.sample(1, torch.Generator().manual_seed(5))
     many = gan.sample(8, torch.Generator().manual_seed(5))
     assert torch.allclose(one[0], many[0], atol=1e-6)

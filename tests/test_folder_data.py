@@ -34,7 +34,7 @@ def class_folder(root, per_class=6):
 def test_class_subfolders_become_labels_and_images_are_resized(tmp_path):
     source = class_folder(tmp_path / "pets")
     params = DataParams(source="folder", dir=tmp_path / "data", folder=FolderParams(path=source, image_size=32))
-    folder = build_data(params, tmp_path)
+    folder = build_data(params, tmp_path) / "folder"
     pixels = np.load(folder / "images.npy")
     manifest = pd.read_csv(folder / "manifest.csv")
     assert pixels.shape == (12, 3, 32, 32) and pixels.dtype == np.uint8

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
+from gan_core.data import ImageBatch, image_batches
 from gan_core.numpy_gan import PARAM_NAMES
 from gan_core.train import load_checkpoint, seed_everything, train
-from gan_core.variants import Batch, build_variant
+from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
 
 
 def run(digits, tmp_path, steps=60, **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("numpy", {**CONFIG, **config}, SPEC, torch.device("cpu"))
-    result = train(gan, digits[0], steps=steps, seed=0, log_every=20, checkpoint_path=tmp_path / "ckpt.pt",
+    result = train(gan, partial(image_batches, digits[0]), steps=steps, seed=0, log_every=20, checkpoint_path=tmp_path / "ckpt.pt",
                    checkpoint_every=50, log_metrics=lambda values, step: None)
     return gan, result
 
@@ -39,7 +42,7 @@ def test_checkpoint_loads_with_weights_only_and_restores_everything(digits, tmp_
         assert np.array_equal(gan.optims["D"].m[name], restored.optims["D"].m[name])
     assert restored.optims["G"].steps == gan.optims["G"].steps == 60
     # the noise stream goes on where it was: the next step is the same in both
-    reals = Batch(images=digits[0].images[:16], labels=digits[0].labels[:16])
+    reals = ImageBatch(images=digits[0].images[:16], labels=digits[0].labels[:16])
     losses = [{k: v.item() for k, v in g.train_step(reals).items()} for g in (gan, restored)]
     assert losses[0] == losses[1]
 

@@ -63,12 +63,13 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
     assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
     assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
-    for output in ("samples/mlp.png", "samples/cgan.png", "reports/comparison.md", "reports/comparison.png",
+    for output in ("samples/mlp/samples.png", "samples/cgan/samples.png", "reports/comparison.md",
+                   "reports/comparison/generation.png",
                    "models/mlp/checkpoint.pt", "metrics/classifier.json"):
         assert (workspace / output).is_file(), output
     report = (workspace / "reports" / "comparison.md").read_text()
     assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
-    assert "![one row of samples per variant](comparison.png)" in report
+    assert "![one row per variant, same seed](comparison/generation.png)" in report
     with get_client(sync_client=True) as prefect:
         artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
     for name in ("mlp", "numpy", "dcgan", "cgan"):
@@ -97,7 +98,8 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     (workspace / "params.yaml").write_text(yaml.safe_dump(retrain))
     second = gan_pipeline(["mlp"], params_path=str(workspace / "params.yaml"))["mlp"]
     assert second.version == 2
-    assert second.champion_version == (2 if second.fid < first.fid else 1)
+    assert second.metric == "fid"
+    assert second.champion_version == (2 if second.score < first.score else 1)
     client = MlflowClient()
     assert len(client.search_model_versions("name='gan-mlp'")) == 2
     assert int(client.get_model_version_by_alias("gan-mlp", "champion").version) == second.champion_version
@@ -105,13 +107,13 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     # the run carries its params, loss curve, data version, commit, metrics and sample grid
     run = client.get_run(client.get_model_version("gan-mlp", "2").run_id)
     assert run.data.params["mlp.lr"] and run.data.tags["data.dvc_md5"].endswith(".dir")
-    assert "mlflow.source.git.commit" in run.data.tags and run.data.metrics["fid"] == second.fid
+    assert "mlflow.source.git.commit" in run.data.tags and run.data.metrics["fid"] == second.score
     assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 15  # 1500 steps / log_every 100
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/mlp.png"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/samples.png"]
     assert run.data.metrics["coverage_real_floor"] == metrics_of(workspace, "mlp")["coverage_real_floor"]
     reports = client.search_runs([run.info.experiment_id], "tags.kind = 'report'", order_by=["attributes.start_time"])
     assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {
-        "report/comparison.md", "report/comparison.png"}
+        "report/comparison.md", "report/generation.png"}
 
 
 def metrics_of(workspace, name: str) -> dict:
@@ -144,10 +146,22 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
     assert "Running stage 'train@mlp'" in first and "Running stage 'theory'" in first
     metrics = {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()}
     assert set(metrics) == {"classifier.json", "mlp.json", "theory.json"}
-    assert (repo / "reports" / "comparison.png").is_file()
+    assert (repo / "reports" / "comparison" / "generation.png").is_file()
 
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second
+
+    # an evaluation that fails leaves no metrics; once fixed, `dvc repro` brings them back (re-run, or restored
+    # from DVC's run cache) without training again
+    broken = {**params, "evaluation": {**params["evaluation"], "kid_subsets": 0}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
+    failed = run_cli(sys.executable, "-m", "dvc", "repro", cwd=repo, check=False, MLFLOW_TRACKING_URI=store)
+    assert failed.returncode != 0 and "'evaluation.kid_subsets' = 0" in failed.stdout + failed.stderr
+    assert not (repo / "metrics" / "mlp.json").exists()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fixed = cli(sys.executable, "-m", "dvc", "repro")
+    assert "Running stage 'train@mlp'" not in fixed and "evaluate@mlp" in fixed
+    assert (repo / "metrics" / "mlp.json").read_bytes() == metrics["mlp.json"]
 
     cli(sys.executable, "-m", "dvc", "repro", "--force")
     assert {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()} == metrics

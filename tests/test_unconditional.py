@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from gan_core.losses import discriminator_bce, generator_bce
-from gan_core.variants import Batch, DataSpec, build_variant
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants import build_variant
 
 IMAGE_SHAPE = (1, 8, 8)
-SPEC = DataSpec(IMAGE_SHAPE, num_classes=10)
+SPEC = ImageSpec(IMAGE_SHAPE, num_classes=10)
 CONFIG = {"noise_dim": 8, "hidden": 32, "batch_size": 16, "steps": {"quick": 10, "full": 20}}
 TINY = {"mlp": CONFIG, "dcgan": {"noise_dim": 8, "base_channels": 8, "steps": {"quick": 10, "full": 20}}}
 
@@ -21,8 +22,8 @@ def make(generator_loss: str = "non_saturating", name: str = "mlp"):
     return build_variant(name, {**TINY[name], "generator_loss": generator_loss}, SPEC, torch.device("cpu"))
 
 
-def real_batch(n: int = 16) -> Batch:
-    return Batch(images=torch.rand(n, *IMAGE_SHAPE) * 2 - 1, labels=torch.zeros(n, dtype=torch.int64))
+def real_batch(n: int = 16) -> ImageBatch:
+    return ImageBatch(images=torch.rand(n, *IMAGE_SHAPE) * 2 - 1, labels=torch.zeros(n, dtype=torch.int64))
 
 
 def test_shapes_and_range():

@@ -2,6 +2,8 @@
 
 `data/<source>/images.npy`  uint8 pixels, (N, H, W) for grey or (N, C, H, W); row i is manifest row i
 `data/<source>/manifest.csv` index,label,split[, more columns a source adds]   (split is train|test)
+`data/<source>/<name>.npy`   optional further image arrays of a source, row-aligned with images.npy
+                             (e.g. printed digits: `bitmaps.npy`, the 32x32 bitmap each 8x8 image was reduced from)
 
 Written with np.save and a plain CSV (no zip timestamps) so a rebuild is byte-identical and matches data.dvc,
 into a staging directory that replaces the old one by renames only (readers never see half a directory).
@@ -9,11 +11,9 @@ into a staging directory that replaces the old one by renames only (readers neve
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,24 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from gan_core.config import UserError
+from gan_core.data.batching import shuffled_batches
+from gan_core.workspace import atomic_dir
 
 SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What an image variant needs to know about its data to size its networks."""
+
+    image_shape: tuple[int, int, int]  # (channels, height, width)
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    images: Tensor  # (B, C, H, W) in [-1, 1], on the training device
+    labels: Tensor  # (B,) int64 class labels
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,16 @@ class ImageSet:
 
     def __len__(self) -> int:
         return self.labels.shape[0]
+
+    @property
+    def spec(self) -> ImageSpec:
+        return ImageSpec(tuple(self.images.shape[1:]), self.num_classes)
+
+
+def image_batches(data: ImageSet, batch_size: int, generator: torch.Generator) -> Iterator[ImageBatch]:
+    """Endless shuffled batches of `data` (on its device), the order drawn from `generator`."""
+    for idx in shuffled_batches(len(data), batch_size, generator):
+        yield ImageBatch(images=data.images[idx], labels=data.labels[idx])
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
@@ -46,26 +72,13 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
     return split
 
 
-def write_image_store(target: Path, images: np.ndarray, manifest: pd.DataFrame) -> Path:
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        np.save(staging / "images.npy", images)
+def write_image_store(target: Path, images: np.ndarray, manifest: pd.DataFrame,
+                      more_arrays: Mapping[str, np.ndarray] | None = None) -> Path:
+    with atomic_dir(target) as staging:
+        for name, array in {"images": images, **(more_arrays or {})}.items():
+            np.save(staging / f"{name}.npy", array)
         (staging / "manifest.csv").write_text(manifest.to_csv(index=False, lineterminator="\n"))
-        _replace_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(new, target)
 
 
 def to_model_range(pixels: np.ndarray | Tensor, max_value: int) -> Tensor:
@@ -73,11 +86,12 @@ def to_model_range(pixels: np.ndarray | Tensor, max_value: int) -> Tensor:
     return torch.as_tensor(pixels, dtype=torch.float32) / (max_value / 2) - 1.0
 
 
-def read_split(folder: Path, split: str, max_value: int, device: torch.device | str = "cpu") -> ImageSet:
-    """One split, normalised once and placed on `device` (no per-step host-to-device copies)."""
+def read_split(folder: Path, split: str, max_value: int, device: torch.device | str = "cpu",
+               array: str = "images") -> ImageSet:
+    """One split of `<array>.npy`, normalised once and placed on `device` (no per-step host-to-device copies)."""
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}'; accepted: {', '.join(SPLITS)}")
-    images_path, manifest_path = folder / "images.npy", folder / "manifest.csv"
+    images_path, manifest_path = folder / f"{array}.npy", folder / "manifest.csv"
     for path in (images_path, manifest_path):
         if not path.is_file():
             raise UserError(f"data file '{path}' not found; build the data with `python -m gan_core data`")

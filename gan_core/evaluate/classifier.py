@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_core.config import ClassifierParams, UserError
-from gan_core.data import ImageSet
-from gan_core.train import batches
+from gan_core.data import ImageSet, image_batches
 from gan_core.workspace import atomic_path
 
 
@@ -57,7 +56,7 @@ def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> Im
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sampler = torch.Generator(device=train.images.device).manual_seed(seed)
     steps = params.epochs * (len(train) // params.batch_size)
-    stream = batches(train, params.batch_size, sampler)
+    stream = image_batches(train, params.batch_size, sampler)
     for _ in range(steps):
         batch = next(stream)
         loss = F.cross_entropy(model(batch.images), batch.labels)

@@ -4,7 +4,7 @@ import importlib
 import pkgutil
 
 from gan_core.variants.base import (
-    Batch, DataSpec, GeneratorExport, TorchVariant, Variant, balanced_labels, build_variant, get_variant_class,
+    GeneratorExport, ImageGenerator, TorchVariant, Variant, balanced_labels, build_variant, get_variant_class,
     variant_names,
 )
 
@@ -13,6 +13,6 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "Batch", "DataSpec", "GeneratorExport", "TorchVariant", "Variant", "balanced_labels", "build_variant",
+    "GeneratorExport", "ImageGenerator", "TorchVariant", "Variant", "balanced_labels", "build_variant",
     "get_variant_class", "variant_names",
 ]

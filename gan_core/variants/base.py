@@ -1,7 +1,8 @@
 """The one shape every GAN has, and the name -> class registry.
 
-A variant builds its networks and optimizers, does one training step, and samples. It never opens files,
-logs or reads params.yaml: the training loop, evaluation and tracking do that for every variant alike.
+A variant builds its networks and optimizers, does one training step, and runs its generator (how depends on
+its task: `sample` for image generation, `translate`, `vocode`, ...). It never opens files, logs or reads
+params.yaml: the training loop, its task (data, evaluation, serving) and tracking do that for every variant alike.
 """
 
 from __future__ import annotations
@@ -20,20 +21,6 @@ _REGISTRY: dict[str, type[Variant]] = {}
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """What a variant needs to know about its data to size its networks."""
-
-    image_shape: tuple[int, int, int]  # (channels, height, width)
-    num_classes: int
-
-
-@dataclass(frozen=True)
-class Batch:
-    images: Tensor  # (B, C, H, W) in [-1, 1], on the training device
-    labels: Tensor  # (B,) int64 class labels
-
-
-@dataclass(frozen=True)
 class GeneratorExport:
     """A generator as the registry ships it: a weights file, the models-from-code file that samples from it,
     and the pip packages that file needs."""
@@ -44,25 +31,21 @@ class GeneratorExport:
 
 
 class Variant(ABC):
-    """One GAN. Subclasses set `name` and `Config` and are registered by `@register`."""
+    """One GAN. Subclasses set `name`, `Config` and `task` and are registered by `@register`."""
 
     name: ClassVar[str]
     Config: ClassVar[type[VariantConfig]]
-    # True when `sample` follows requested class labels (evaluation then scores class accuracy and intra-class FID)
-    conditional: ClassVar[bool] = False
+    task: ClassVar[str]  # the gan_core.tasks module that gives its data, evaluates it and serves it
 
-    def __init__(self, config: VariantConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: VariantConfig, spec: Any, device: torch.device) -> None:
         self.config = config
-        self.spec = spec
+        self.spec = spec  # the task's Spec: the data's shapes the networks are sized by
         self.device = device
 
     @abstractmethod
-    def train_step(self, batch: Batch) -> dict[str, Tensor]:
-        """One optimisation step on a real batch; returns the losses as 0-d tensors (left on the device)."""
-
-    @abstractmethod
-    def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
-        """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
+    def train_step(self, batch: Any) -> dict[str, Tensor]:
+        """One optimisation step on a batch of the task's data; returns the losses as 0-d tensors (left on the
+        device)."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -108,6 +91,18 @@ class TorchVariant(Variant):
         self.nets["G"].load_state_dict(state["G"])
 
 
+class ImageGenerator(Variant):
+    """A variant of the image-generation task (gan_core/tasks/generation.py): noise (and a label) in, image out."""
+
+    task = "generation"
+    # True when `sample` follows requested class labels (evaluation then scores class accuracy and intra-class FID)
+    conditional: ClassVar[bool] = False
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
+        """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
+
+
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
     """Labels 0, 1, ..., num_classes - 1, 0, 1, ...: what a conditional variant samples when none are requested."""
     return torch.arange(n, device=device) % num_classes
@@ -125,7 +120,7 @@ def get_variant_class(name: str) -> type[Variant]:
     return _REGISTRY[name]
 
 
-def build_variant(name: str, config: dict[str, Any], spec: DataSpec, device: torch.device) -> Variant:
+def build_variant(name: str, config: dict[str, Any], spec: Any, device: torch.device) -> Variant:
     """A variant rebuilt from a saved config (checkpoint or registered model), untrained until states are loaded."""
     cls = get_variant_class(name)
     return cls(cls.Config.model_validate(config), spec, device)

@@ -30,7 +30,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from gan_core.losses import discriminator_bce, generator_bce
-from gan_core.variants.base import Batch, DataSpec, TorchVariant, balanced_labels, register
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants.base import ImageGenerator, TorchVariant, balanced_labels, register
 from gan_core.variants.mlp import MLPConfig, discriminator_net, generator_net
 
 
@@ -54,13 +55,13 @@ class LabelConcat(nn.Module):
 
 
 @register
-class CGAN(TorchVariant):
+class CGAN(TorchVariant, ImageGenerator):
     name = "cgan"
     Config = CGANConfig
     config: CGANConfig
     conditional = True
 
-    def __init__(self, config: CGANConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: CGANConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         pixels, classes, hidden = math.prod(spec.image_shape), spec.num_classes, config.hidden
         self.nets = {
@@ -81,7 +82,7 @@ class CGAN(TorchVariant):
     def _generate(self, z: Tensor, labels: Tensor, net: nn.Module | None = None) -> Tensor:
         return (net or self.nets["G"])(z, labels).view(-1, *self.spec.image_shape)
 
-    def train_step(self, batch: Batch) -> dict[str, Tensor]:
+    def train_step(self, batch: ImageBatch) -> dict[str, Tensor]:
         G, D = self.nets["G"], self.nets["D"]
         b, classes, w = batch.images.shape[0], self.spec.num_classes, self.config.wrong_label_weight
         z = torch.randn(b, self.config.noise_dim, device=self.device)

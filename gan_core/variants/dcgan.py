@@ -21,7 +21,8 @@ from pydantic import PositiveInt
 from torch import Tensor, nn
 
 from gan_core.config import UserError
-from gan_core.variants.base import DataSpec, register
+from gan_core.data import ImageSpec
+from gan_core.variants.base import register
 from gan_core.variants.unconditional import UnconditionalConfig, UnconditionalGAN
 
 
@@ -46,7 +47,7 @@ class DCGAN(UnconditionalGAN):
     Config = DCGANConfig
     config: DCGANConfig
 
-    def __init__(self, config: DCGANConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: DCGANConfig, spec: ImageSpec, device: torch.device) -> None:
         _, height, width = spec.image_shape
         if height != width or height < 8 or height & (height - 1):
             raise UserError(f"dcgan needs square images of 8, 16, 32 or 64 px; the data is {height}x{width}")

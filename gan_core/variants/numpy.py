@@ -19,7 +19,8 @@ from torch import Tensor
 import gan_core
 from gan_core import numpy_gan
 from gan_core.config import VariantConfig
-from gan_core.variants.base import Batch, DataSpec, GeneratorExport, Variant, register
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants.base import GeneratorExport, ImageGenerator, register
 
 SEED_RANGE = 2**63 - 1  # numpy seeds drawn from torch generators, so the loop's seeding covers this variant too
 
@@ -36,12 +37,12 @@ class NumpyConfig(VariantConfig):
 
 
 @register
-class NumpyGAN(Variant):
+class NumpyGAN(ImageGenerator):
     name = "numpy"
     Config = NumpyConfig
     config: NumpyConfig
 
-    def __init__(self, config: NumpyConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: NumpyConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         # drawn from torch's global RNG, which the loop seeds: same seed, same initial arrays and noise
         self.rng = np.random.default_rng(_numpy_seed(None))
@@ -56,7 +57,7 @@ class NumpyGAN(Variant):
             return numpy_gan.Adam(self.config.lr, *self.config.betas)
         return numpy_gan.GradientDescent(self.config.lr)
 
-    def train_step(self, batch: Batch) -> dict[str, Tensor]:
+    def train_step(self, batch: ImageBatch) -> dict[str, Tensor]:
         reals = batch.images.flatten(1).cpu().numpy().astype(self.config.dtype)
         z = self.rng.standard_normal((reals.shape[0], self.config.noise_dim)).astype(self.config.dtype)
         losses = numpy_gan.train_step(self.G, self.D, self.optims, reals, z, self.config.generator_loss,

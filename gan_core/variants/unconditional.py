@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from gan_core.config import VariantConfig
 from gan_core.losses import GeneratorLoss, discriminator_bce, generator_bce
-from gan_core.variants.base import Batch, DataSpec, TorchVariant
+from gan_core.data import ImageBatch, ImageSpec
+from gan_core.variants.base import ImageGenerator, TorchVariant
 
 
 class UnconditionalConfig(VariantConfig):
@@ -27,10 +28,10 @@ class UnconditionalConfig(VariantConfig):
     leaky_slope: float = Field(0.2, ge=0.0, lt=1.0)
 
 
-class UnconditionalGAN(TorchVariant):
+class UnconditionalGAN(TorchVariant, ImageGenerator):
     config: UnconditionalConfig
 
-    def __init__(self, config: UnconditionalConfig, spec: DataSpec, device: torch.device) -> None:
+    def __init__(self, config: UnconditionalConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         self.nets = {k: net.to(device) for k, net in self.build_nets().items()}
         # foreach Adam: one multi-tensor kernel per step instead of one per parameter
@@ -58,7 +59,7 @@ class UnconditionalGAN(TorchVariant):
         self.optims["D"].step()
         return loss.detach()
 
-    def train_step(self, batch: Batch) -> dict[str, Tensor]:
+    def train_step(self, batch: ImageBatch) -> dict[str, Tensor]:
         z = torch.randn(batch.images.shape[0], self.config.noise_dim, device=self.device)
 
         # (1) D on a batch of fakes, target 0 (G is not trained here: no graph through G)
