@@ -21,6 +21,11 @@ from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli
 
 RUN_TIMEOUT_SECONDS = 420
+# A SQLite-backed server on a loaded 2-core machine answers 503 ("database is locked") in bursts: clients retry longer
+# than the default 5 times, and services this test does not use (automations, late or paused runs, worker status,
+# cancellations) leave the database to the runs. A server for several machines uses Postgres (docs/scaling.md).
+SQLITE_UNDER_LOAD = {"PREFECT_CLIENT_MAX_RETRIES": "8", **{f"PREFECT_SERVER_SERVICES_{service}_ENABLED": "false" for service in
+                     ("TRIGGERS", "LATE_RUNS", "PAUSE_EXPIRATIONS", "FOREMAN", "CANCELLATION_CLEANUP")}}
 VARIANTS = ["mlp", "cgan"]
 
 
@@ -35,21 +40,22 @@ def test_weekly_retrain_deployment_trains_on_gpu_workers_and_skips_unchanged_tra
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = venv_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   PREFECT_WORKER_QUERY_SECONDS="1", GAN_GPU_LIMIT="gpu")
+                   PREFECT_WORKER_QUERY_SECONDS="1", GAN_GPU_LIMIT="gpu", **SQLITE_UNDER_LOAD)
     prefect = str(Path(sys.executable).parent / "prefect")
     with ExitStack() as running, temporary_settings({PREFECT_API_URL: api}):
         running.enter_context(background([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                          tmp_path / "server.log", env, ready_url=f"{api}/health"))
         run_cli(sys.executable, "-m", "flows.work_pools", cwd=REPO, **env)  # `make prefect-setup`
-        # `make worker-cpu`, and two `make worker-gpu` wrongly sharing one GPU: only its limit keeps them apart
-        for i, (pool, limit) in enumerate((("cpu", []), ("gpu", ["--limit", "1"]), ("gpu", ["--limit", "1"]))):
-            running.enter_context(background([prefect, "worker", "start", "--pool", pool, *limit],
-                                             tmp_path / f"worker-{i}-{pool}.log", env, cwd=tmp_path))
+        # `make worker-cpu`, and a gpu worker without `make worker-gpu`'s `--limit 1`: it takes both trainings at
+        # once, as two workers wrongly sharing a GPU would, and only the GPU's concurrency limit keeps them apart
+        for pool in ("cpu", "gpu"):
+            running.enter_context(background([prefect, "worker", "start", "--pool", pool], tmp_path / f"{pool}.log",
+                                             env, cwd=tmp_path))
         run_cli(prefect, "--no-prompt", "deploy", "--all", cwd=REPO, **env)  # `make deploy`, while workers start
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name("gan-pipeline/weekly-retrain")
             assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [("0 3 * * 1", "UTC")]
-            wait_for_workers(client, {"cpu": 1, "gpu": 2})
+            wait_for_workers(client, {"cpu": 1, "gpu": 1})
 
             parameters = {"params_path": str(workspace / "params.yaml"), "variants": VARIANTS, "profile": "quick"}
             started = time.monotonic()

@@ -50,7 +50,8 @@ def test_served_champion_draws_images_and_rejects_bad_requests(workspace: Path, 
             ({"label": [3, 12]}, "'label' values [12] are not classes of 'cgan'; accepted: 0 to 9"),
         ]:
             status, body = post(url, {"inputs": request})
-            assert 400 <= status < 500 and message in body["message"], (request, status, body)
+            assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", (request, status, body)
+            assert message in body["message"]
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
