@@ -4,6 +4,7 @@ and skipped when cached."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -17,8 +18,9 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from gan_core.config import load_params
 from tests.background import background, free_port, venv_env
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, tiny_params
 
 RUN_TIMEOUT_SECONDS = 420
 # A SQLite-backed server on a loaded 2-core machine answers 503 ("database is locked") in bursts: clients retry longer
@@ -27,6 +29,36 @@ RUN_TIMEOUT_SECONDS = 420
 SQLITE_UNDER_LOAD = {"PREFECT_CLIENT_MAX_RETRIES": "8", **{f"PREFECT_SERVER_SERVICES_{service}_ENABLED": "false" for service in
                      ("TRIGGERS", "LATE_RUNS", "PAUSE_EXPIRATIONS", "FOREMAN", "CANCELLATION_CLEANUP")}}
 VARIANTS = ["mlp", "cgan"]
+
+
+def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: Path, monkeypatch) -> None:
+    from flows import training
+
+    def training_key(params: dict, data_md5: str = "version.dir") -> str:
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        inputs = {"params": load_params(tmp_path / "params.yaml"), "name": "mlp", "data_md5": data_md5}
+        return training.TrainingInputs().compute_key(None, inputs, {})
+
+    params = tiny_params()
+    key = training_key(params)
+    assert training_key(params) == key
+    changed = [
+        ("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every"),
+    ]
+    for path in changed:
+        other = copy.deepcopy(params)
+        node = other
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] += 1
+        assert training_key(other) != key, path
+    other = copy.deepcopy(params)
+    other["evaluation"]["kid_subsets"] += 1  # evaluation only: the trained model stays valid
+    other["variants"]["dcgan"]["lr"] *= 2  # another variant's block
+    assert training_key(other) == key
+    assert training_key(params, data_md5="another-version.dir") != key
+    monkeypatch.setattr(training, "code_version", lambda: "edited")
+    assert training_key(params) != key
 
 
 def test_weekly_retrain_deployment_trains_on_gpu_workers_and_skips_unchanged_trainings(workspace: Path, tmp_path: Path,
