@@ -57,7 +57,12 @@ def configure(root: Path, experiment: str) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    try:
+        return mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    except MlflowException as err:  # a training in parallel (another worker) created it first
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
 def git_commit(root: Path) -> str:
