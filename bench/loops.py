@@ -14,6 +14,7 @@ memory format differ from the product.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from gan_core.tasks import Task
 from gan_core.train import train
 from gan_core.variants import Variant
 
+# the train stage's MetricLogger mode, as gan_core.tracking defaults it
+SYNCHRONOUS_LOGGING: bool = inspect.signature(tracking.MetricLogger).parameters["synchronous"].default
 POOL_BATCHES = 32  # batches drawn from the task to fill the naive loop's TensorDataset (about an epoch of digits)
 
 Columns = Callable[[Any], list[Tensor]]  # a batch -> its per-example tensors
@@ -48,12 +51,14 @@ class LoopRun:
         return self.steps / self.seconds
 
 
-def product_loop(variant: Variant, task: Task, params: Params, steps: int, workdir: Path, experiment_id: str) -> LoopRun:
+def product_loop(variant: Variant, task: Task, params: Params, steps: int, workdir: Path, experiment_id: str,
+                 synchronous_logging: bool = SYNCHRONOUS_LOGGING) -> LoopRun:
     started, cpu_started = time.perf_counter(), time.process_time()
     with tracking.training_run(experiment_id, f"product-{variant.name}", {}, {}) as run_id:
         result = train(variant, task.batches, steps=steps, seed=params.shared.seed,
                        log_every=params.tracking.log_every, checkpoint_path=workdir / f"{variant.name}.pt",
-                       checkpoint_every=params.shared.checkpoint_every, log_metrics=tracking.MetricLogger(run_id))
+                       checkpoint_every=params.shared.checkpoint_every,
+                       log_metrics=tracking.MetricLogger(run_id, synchronous=synchronous_logging))
     _wait_for(variant.device)
     return LoopRun(result.steps, time.perf_counter() - started, time.process_time() - cpu_started, result.final_losses)
 

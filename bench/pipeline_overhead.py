@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CLASSIFIER_TASK = "train-classifier"
+CLASSIFIER_TASK = "train-classifier"  # Prefect appends a short id to task runs without a name template
 
 
 def measure(project: Path, params_path: Path, profile: str) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def measure(project: Path, params_path: Path, profile: str) -> dict[str, Any]:
     tasks = timing["task_run_seconds"]
     train = sum(timing["train_seconds"].values())
     evaluate = sum(v for k, v in tasks.items() if k.startswith("evaluate-"))
-    classifier = tasks.get(CLASSIFIER_TASK, 0.0)
+    classifier = sum(v for k, v in tasks.items() if k.startswith(CLASSIFIER_TASK))
     return {
         "profile": profile,
         "wall_seconds": round(wall, 2),

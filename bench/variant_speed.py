@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bench.hardware import flops_of, matmul_peak_flops, max_rss_mib
-from bench.loops import LoopRun, naive_loop, naive_optimizers, product_loop, set_optimizer_kernel, tensor_dataset
+from bench.loops import SYNCHRONOUS_LOGGING, LoopRun, naive_loop, naive_optimizers, product_loop, set_optimizer_kernel, tensor_dataset
 from bench.vocoder_speed import real_time_factor
 from gan_core import tracking
 from gan_core.config import Params, load_params
@@ -40,6 +40,7 @@ class Setup:
     naive: bool = False
     speed: dict[str, bool] | None = None  # replaces the config's `speed` block; None: as in params.yaml
     kernel: tuple[bool | None, bool | None] | None = None  # optimizers' (foreach, fused); None: as the variant built them
+    synchronous_logging: bool = SYNCHRONOUS_LOGGING  # the product loop's MLflow logging mode
 
 
 PRODUCT = Setup("product")
@@ -48,6 +49,9 @@ NAIVE = Setup("naive", naive=True, speed={}, kernel=(None, None))
 
 def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setup]:
     found = [PRODUCT, NAIVE]
+    if ablations:
+        mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
+        found.append(Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING))
     if not ablations or not getattr(variant, "optims", None) or not hasattr(variant.config, "speed"):
         return found
     other_kernel = ("foreach Adam", (True, False)) if device.type == "cuda" else ("fused Adam", (False, True))
@@ -92,7 +96,7 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
             variant = build(setup)
             if setup.naive:
                 return naive_loop(variant, dataset, rebuild, n, experiment)
-            return product_loop(variant, task, params, n, Path(workdir), experiment)
+            return product_loop(variant, task, params, n, Path(workdir), experiment, setup.synchronous_logging)
 
         plan = setups(build(PRODUCT), device, ablations)
         runs: dict[str, list[LoopRun]] = {s.name: [] for s in plan}

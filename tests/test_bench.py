@@ -39,10 +39,10 @@ def test_harness_runs_both_loops_and_writes_its_results(tmp_path: Path, monkeypa
             assert run["steps"] == STEPS and run["seconds"] > 0
             assert run["final_losses"] and all(math.isfinite(v) for v in run["final_losses"].values())
         assert r["ratio_product_over_naive"] > 0 and r["peak_memory"]["peak_mib"] > 0
-    # the torch variant: FLOPs counted, the optimizer ablations timed; numpy: no torch FLOPs, no ablations
+    # the torch variant: FLOPs counted, the optimizer ablations timed; numpy: no torch FLOPs, no optimizer to vary
     assert by_name["mlp"]["flops_per_step"] > 0 and 0 < by_name["mlp"]["fraction_of_matmul_peak"]
     assert {"product, default Adam", "product, fused Adam"} <= set(by_name["mlp"]["setups"])
-    assert by_name["numpy"]["flops_per_step"] is None and set(by_name["numpy"]["setups"]) == {"product", "naive"}
+    assert by_name["numpy"]["flops_per_step"] is None and not any("Adam" in k for k in by_name["numpy"]["setups"])
 
     table = (tmp_path / "results" / "cpu.md").read_text()
     assert "| mlp | 1 |" in table and "product / naive" in table
