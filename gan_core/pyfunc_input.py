@@ -106,3 +106,20 @@ def requested_direction(model_input: Request) -> str:
     if not (isinstance(value, str) and value in ("AtoB", "BtoA")):
         raise _invalid(f"'direction' = {value!r} is not accepted; accepted: 'AtoB' or 'BtoA'")
     return value
+
+
+def requested_texts(model_input: Request) -> list[str]:
+    """The `text` list of a text-to-image request: 1 to 10,000 non-empty sentences."""
+    value = _as_dict(model_input).get("text")
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (list, np.ndarray)):
+        value = list(value[0])  # one DataFrame row holding the whole list
+    if not isinstance(value, list) or not value:
+        raise _invalid("'text' is missing or empty; accepted: {\"text\": [\"a thin sans-serif four\", ...]}")
+    if len(value) > MAX_SAMPLES_PER_REQUEST:
+        raise _invalid(f"'text' has {len(value)} sentences; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} per request")
+    for i, text in enumerate(value):
+        if not isinstance(text, str) or not text.strip():
+            raise _invalid(f"'text' entry {i} is {text!r}; accepted: a non-empty sentence describing a digit")
+    return [text.strip() for text in value]

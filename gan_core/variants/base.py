@@ -121,6 +121,16 @@ class UnpairedTranslator(Variant):
         """Images (N, C, H, W) in [-1, 1] of the source domain -> their translations, same shape, in [-1, 1]."""
 
 
+class Vocoder(Variant):
+    """A variant of the vocoding task (gan_core/tasks/vocoding.py): log-mel frames in, waveform out."""
+
+    task = "vocoding"
+
+    @abstractmethod
+    def vocode(self, mel: Tensor) -> Tensor:
+        """Log-mel frames (B, n_mels, F) of `gan_core.audio.log_mel` -> waves (B, F * hop) in [-1, 1]."""
+
+
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
     """Labels 0, 1, ..., num_classes - 1, 0, 1, ...: what a conditional variant samples when none are requested."""
     return torch.arange(n, device=device) % num_classes
