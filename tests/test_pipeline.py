@@ -151,5 +151,17 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second
 
+    # an evaluation that fails leaves no metrics; once fixed, `dvc repro` brings them back (re-run, or restored
+    # from DVC's run cache) without training again
+    broken = {**params, "evaluation": {**params["evaluation"], "kid_subsets": 0}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
+    failed = run_cli(sys.executable, "-m", "dvc", "repro", cwd=repo, check=False, MLFLOW_TRACKING_URI=store)
+    assert failed.returncode != 0 and "'evaluation.kid_subsets' = 0" in failed.stdout + failed.stderr
+    assert not (repo / "metrics" / "mlp.json").exists()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fixed = cli(sys.executable, "-m", "dvc", "repro")
+    assert "Running stage 'train@mlp'" not in fixed and "evaluate@mlp" in fixed
+    assert (repo / "metrics" / "mlp.json").read_bytes() == metrics["mlp.json"]
+
     cli(sys.executable, "-m", "dvc", "repro", "--force")
     assert {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()} == metrics

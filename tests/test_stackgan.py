@@ -52,7 +52,7 @@ def test_stages_train_in_order_and_stage_two_leaves_stage_one_frozen() -> None:
     variant = tiny()
     with pytest.raises(RuntimeError, match="plan"):
         variant.train_step(batch())
-    variant.plan(4)  # stage_one_fraction 0.5: steps 1-2 stage I, 3-4 stage II
+    variant.set_total_steps(4)  # stage_one_fraction 0.5: steps 1-2 stage I, 3-4 stage II
     untouched = {k: [p.clone() for p in variant.nets[k].parameters()] for k in ("G2", "D2")}
     losses = variant.train_step(batch())
     assert set(losses) == {"loss_d1_real", "loss_d1_fake", "loss_d1_wrong", "loss_g1", "kl1"}
@@ -71,7 +71,7 @@ def test_discriminator_gradient_comes_from_the_three_kinds_of_pairs(weight: floa
     """D's gradient equals that of BCE(real, its text) + (BCE(fake, its text) + w BCE(real, mismatched)) / (1 + w)
     recomputed on a copy of D from what D saw: dropping kind (2) or weighing it otherwise fails."""
     variant = tiny(wrong_text_weight=weight)
-    variant.plan(4)
+    variant.set_total_steps(4)
     D = variant.nets["D1"]
     before = copy.deepcopy(D)
     seen, grads = [], []
@@ -110,7 +110,7 @@ def test_generate_is_deterministic_per_image_and_gives_both_stages() -> None:
 
 def test_states_round_trip_with_the_stage_schedule() -> None:
     variant = tiny()
-    variant.plan(4)
+    variant.set_total_steps(4)
     for _ in range(3):
         variant.train_step(batch())
     copy = tiny()

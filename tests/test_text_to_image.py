@@ -122,7 +122,7 @@ def test_a_tiny_training_draws_the_requested_digits_better_than_untrained(task: 
     trained = build_variant("stackgan", config, task.spec(), torch.device("cpu"))
     untrained = build_variant("stackgan", config, task.spec(), torch.device("cpu"))
     steps = params.steps("stackgan")
-    trained.plan(steps)
+    trained.set_total_steps(steps)
     stream = task.batches(trained.config.batch_size, torch.Generator().manual_seed(0))
     for _ in range(steps):
         trained.train_step(next(stream))

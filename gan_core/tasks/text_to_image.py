@@ -29,7 +29,6 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 from torch import Tensor
 
-from gan_core.config import ClassifierParams
 from gan_core.data.captions import EVALUATION_TEMPLATES, WORDS, Look, caption, measure_strokes
 from gan_core.data.image_store import ImageSet
 from gan_core.data.images import to_unit_range
@@ -103,9 +102,7 @@ class TextToImage(Task):
 
     def classifier(self, reference: ImageSet, seed: int) -> ImageClassifier:
         """A classifier of the printed train split (trained here: the pipeline's 8x8 one cannot read 32x32)."""
-        params = self.params.evaluation.classifier
-        epochs = self.params.evaluation.printed_classifier_epochs
-        return train_classifier(reference, ClassifierParams(**{**params.model_dump(), "epochs": epochs}), seed)
+        return train_classifier(reference, self.params.evaluation.printed_classifier, seed)
 
     def attribute_agreement(self, variant: Variant, seed: int) -> dict[str, float]:
         """Share of caption pairs differing only in weight (in slant) where the bold (italic) image has more ink

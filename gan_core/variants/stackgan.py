@@ -187,13 +187,13 @@ class StackGAN(TorchVariant):
         self.step = 0
         self.stage_one_steps: int | None = None
 
-    def plan(self, total_steps: int) -> None:
+    def set_total_steps(self, total_steps: int) -> None:
         self.stage_one_steps = round(self.config.stage_one_fraction * total_steps)
 
     @property
     def stage(self) -> int:
         if self.stage_one_steps is None:
-            raise RuntimeError("stackgan trains its stages in order: call plan(total_steps) before training")
+            raise RuntimeError("stackgan trains its stages in order: call set_total_steps(total_steps) before training")
         return 1 if self.step < self.stage_one_steps else 2
 
     # ---- training -------------------------------------------------------------------------------------------
