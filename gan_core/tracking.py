@@ -104,15 +104,21 @@ def _run_exists(client: MlflowClient, run_id: str) -> bool:
 
 
 class MetricLogger:
-    """One `log_batch` call per logging interval (never one synchronous call per metric per step)."""
+    """One `log_batch` call per logging interval (never one synchronous call per metric per step).
 
-    def __init__(self, run_id: str) -> None:
+    `synchronous=False` hands the batch to MLflow's background queue and returns at once; the run's end
+    (`set_terminated`) waits until the queue is written.
+    """
+
+    def __init__(self, run_id: str, synchronous: bool = True) -> None:
         self.run_id = run_id
+        self.synchronous = synchronous
         self.client = MlflowClient()
 
     def __call__(self, values: dict[str, float], step: int) -> None:
         stamp = int(1000 * time.time())
-        self.client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, step) for k, v in values.items()])
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, step) for k, v in values.items()],
+                              synchronous=self.synchronous)
 
 
 def log_evaluation(run_id: str, metrics: dict[str, float], files: list[Path]) -> None:

@@ -89,6 +89,7 @@ def train(
     bit-identical (CPU) to a run never interrupted. `meta` is stored in every checkpoint (the caller's identity of
     the training, e.g. its MLflow run id) and comes back in `resume["meta"]`.
     """
+    variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
     stream = batches(variant.config.batch_size, sampler)
     start = 0

@@ -15,6 +15,10 @@ import yaml
 import flows  # noqa: F401  (sets Prefect's embedded defaults, e.g. no telemetry, before Prefect is imported)
 
 REPO = Path(__file__).resolve().parents[1]
+FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"  # real recordings beside the project (tests only)
+
+# librosa's numba-compiled functions (the reference melspectrogram in tests) cost ~20 s to compile; cached here
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 
 # Small enough for a 2-core CI machine, large enough that training measurably beats an untrained generator.
 TINY = {
@@ -30,6 +34,30 @@ TINY = {
     ("variants", "cgan", "steps", "quick"): 1500,
     ("variants", "cgan", "lr"): 1e-3,
     ("variants", "cgan", "generator_ema"): 0.99,  # 0.999 would still hold 22% of the initial weights at step 1500
+    ("evaluation", "printed_classifier", "epochs"): 1,
+    ("variants", "pix2pix", "steps", "quick"): 100,
+    ("variants", "pix2pix", "base_channels"): 8,
+    ("variants", "pix2pix", "d_base_channels"): 8,
+    ("variants", "pix2pix", "batch_size"): 16,
+    ("variants", "cyclegan", "steps", "quick"): 60,
+    ("variants", "cyclegan", "generator_channels"): 8,
+    ("variants", "cyclegan", "residual_blocks"): 1,
+    ("variants", "cyclegan", "discriminator_channels"): 8,
+    ("variants", "cyclegan", "batch_size"): 8,
+    ("variants", "cyclegan", "lr"): 1e-3,
+    ("data", "speech", "segment_length"): 2048,
+    ("evaluation", "speech_classifier", "epochs"): 10,
+    ("variants", "melgan", "steps", "quick"): 30,
+    ("variants", "melgan", "batch_size"): 4,
+    ("variants", "melgan", "generator_channels"): 32,
+    ("variants", "melgan", "discriminator_channels"): 4,
+    ("variants", "melgan", "discriminator_max_channels"): 16,
+    ("variants", "melgan", "lr"): 1e-3,  # a few dozen steps: enough to beat an untrained G's mel distance
+    ("variants", "stackgan", "steps", "quick"): 300,
+    ("variants", "stackgan", "lr"): 1e-3,  # digit accuracy after 300 tiny steps: 0.71 (0.23 at 2e-4)
+    ("variants", "stackgan", "generator_channels"): 8,
+    ("variants", "stackgan", "discriminator_channels"): 8,
+    ("variants", "stackgan", "residual_blocks"): 1,
 }
 
 
@@ -96,6 +124,15 @@ def digits(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("data")
     build_digits(root, test_fraction=0.2, split_seed=0)
     return read_split(root / "digits", "train", 16), read_split(root / "digits", "test", 16)
+
+
+@pytest.fixture(scope="session")
+def spoken_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled eSpeak spoken digits (default settings) built once for the session: the store's directory."""
+    from gan_core.config import SpeechParams
+    from gan_core.data import build_speech
+
+    return build_speech(SpeechParams(), tmp_path_factory.mktemp("data"), REPO)
 
 
 @pytest.fixture(scope="session")
