@@ -19,6 +19,7 @@ from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows import training
 from gan_core.config import load_params
 from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli, tiny_params
@@ -33,8 +34,6 @@ VARIANTS = ["mlp", "cgan"]
 
 
 def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: Path, monkeypatch) -> None:
-    from flows import training
-
     def training_key(params: dict, data_md5: str = "version.dir") -> str:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         inputs = {"params": load_params(tmp_path / "params.yaml"), "name": "mlp", "data_md5": data_md5}
@@ -43,10 +42,7 @@ def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: 
     params = tiny_params()
     key = training_key(params)
     assert training_key(params) == key
-    changed = [
-        ("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every"),
-    ]
-    for path in changed:
+    for path in [("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every")]:
         other = copy.deepcopy(params)
         node = other
         for part in path[:-1]:
