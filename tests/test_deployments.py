@@ -16,8 +16,10 @@ from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.concurrency.sync import concurrency
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows import training
 from gan_core.config import load_params
 from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli, tiny_params
@@ -32,8 +34,6 @@ VARIANTS = ["mlp", "cgan"]
 
 
 def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: Path, monkeypatch) -> None:
-    from flows import training
-
     def training_key(params: dict, data_md5: str = "version.dir") -> str:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         inputs = {"params": load_params(tmp_path / "params.yaml"), "name": "mlp", "data_md5": data_md5}
@@ -42,10 +42,7 @@ def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: 
     params = tiny_params()
     key = training_key(params)
     assert training_key(params) == key
-    changed = [
-        ("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every"),
-    ]
-    for path in changed:
+    for path in [("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every")]:
         other = copy.deepcopy(params)
         node = other
         for part in path[:-1]:
@@ -78,7 +75,7 @@ def test_weekly_retrain_deployment_trains_on_gpu_workers_and_skips_unchanged_tra
         running.enter_context(background([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                          tmp_path / "server.log", env, ready_url=f"{api}/health"))
         run_cli(sys.executable, "-m", "flows.work_pools", cwd=REPO, **env)  # `make prefect-setup`
-        # `make worker-cpu`, and a gpu worker without `make worker-gpu`'s `--limit 1`: it takes both trainings at
+        # `make worker-cpu`, and a gpu worker without `make worker-gpu`'s `--limit 1`: it runs both trainings at
         # once, as two workers wrongly sharing a GPU would, and only the GPU's concurrency limit keeps them apart
         for pool in ("cpu", "gpu"):
             running.enter_context(background([prefect, "worker", "start", "--pool", pool], tmp_path / f"{pool}.log",
@@ -91,15 +88,19 @@ def test_weekly_retrain_deployment_trains_on_gpu_workers_and_skips_unchanged_tra
 
             parameters = {"params_path": str(workspace / "params.yaml"), "variants": VARIANTS, "profile": "quick"}
             started = time.monotonic()
-            pipeline = finished(client, client.create_flow_run_from_deployment(deployment.id, parameters=parameters))
+            with concurrency("gpu", occupy=1, strict=True):  # the GPU is busy: both trainings must wait for it
+                pipeline = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+                held = both_running(client, pipeline)
+                time.sleep(2)
+                assert not any(task_runs(client, run) for run in held)  # the `train` task starts only with the slot
+            pipeline = finished(client, pipeline)
             wall_seconds = time.monotonic() - started
             pickup_seconds = pickup_latency(client, pipeline)
             assert pipeline.state.is_completed(), pipeline.state
             trainings = training_runs(client, pipeline)
             assert sorted(trainings) == sorted(VARIANTS)
-            # the two training flow runs overlapped in time, their training tasks did not: the GPU limit held
-            (a_flow, a_tasks), (b_flow, b_tasks) = trainings.values()
-            assert overlap(a_flow, b_flow)
+            # released at once to two running flow runs, the one slot still let one training at a time
+            (_, a_tasks), (_, b_tasks) = trainings.values()
             assert not overlap(a_tasks[-1], b_tasks[-1])
             registered = {name: run_record(workspace, name) for name in VARIANTS}
 
@@ -134,6 +135,17 @@ def wait_for_workers(client: SyncPrefectClient, expected: dict[str, int]) -> Non
     while any(len(client.read_workers_for_work_pool(pool)) < n for pool, n in expected.items()):
         assert time.monotonic() < deadline, "workers did not register with the server"
         time.sleep(0.5)
+
+
+def both_running(client: SyncPrefectClient, pipeline: FlowRun) -> list[FlowRun]:
+    """The pipeline's training flow runs, once all of them are running."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        runs = [run for run, _ in training_runs(client, pipeline).values()]
+        if len(runs) == len(VARIANTS) and all(run.state.is_running() for run in runs):
+            return runs
+        assert time.monotonic() < deadline and not client.read_flow_run(pipeline.id).state.is_final()
+        time.sleep(1)
 
 
 def finished(client: SyncPrefectClient, run: FlowRun) -> FlowRun:
