@@ -10,6 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from gan_core.config import load_params
 from gan_core.stages import register_variant
@@ -71,9 +72,11 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
     assert "![one row per variant, same seed](comparison/generation.png)" in report
     with get_client(sync_client=True) as prefect:
-        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
+        # the newest: other tests' flows share the session's Prefect server
+        latest = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])),
+                                        sort=ArtifactSort.CREATED_DESC, limit=1)[0]
     for name in ("mlp", "numpy", "dcgan", "cgan"):
-        assert f"| {name} |" in artifacts[0].data and f"| gan-{name} | 1 |" in artifacts[0].data
+        assert f"| {name} |" in latest.data and f"| gan-{name} | 1 |" in latest.data
 
     # the champions load in a fresh process and sample 8x8 images in [0, 1]; numpy's needs no torch at all
     for name, prelude in (("mlp", ""), ("numpy", NO_TORCH), ("dcgan", "")):
