@@ -108,7 +108,7 @@ class ClassifierParams(StrictModel):
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
     # paired translation: a digit classifier of the printed 32x32 bitmaps scores the translated images
-    printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
+    printed_classifier: ClassifierParams = ClassifierParams(epochs=8)
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage
