@@ -49,6 +49,7 @@ class SharedParams(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     profile: Profile = "quick"
     checkpoint_every: PositiveInt = 1000
+    keep_checkpoints: PositiveInt = 2  # the latest checkpoint and the ones before it, kept on disk
 
 
 class FolderParams(StrictModel):
@@ -81,6 +82,57 @@ class PairedDataParams(StrictModel):
         return self
 
 
+class MelParams(StrictModel):
+    """The log-mel spectrogram the vocoder hears (gan_core/audio.py); hop 256 as in Kumar et al. (MelGAN, 2019)."""
+
+    n_fft: PositiveInt = 1024
+    hop_length: PositiveInt = 256
+    win_length: PositiveInt = 1024
+    n_mels: PositiveInt = 80
+    f_min: float = Field(0.0, ge=0.0)
+    f_max: PositiveFloat = 8000.0
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> MelParams:
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if self.f_min >= self.f_max:
+            raise ValueError(f"f_min {self.f_min} is not below f_max {self.f_max}")
+        return self
+
+
+class SpeechParams(StrictModel):
+    """Spoken digits 0-9 for the vocoder: synthesized by eSpeak NG (bundled) or a folder of recordings."""
+
+    source: Literal["espeak", "fsdd"] = "espeak"  # fsdd: `path` holds <digit>_<speaker>_<n>.wav files
+    path: Path | None = None  # relative to the project root
+    sample_rate: int = Field(16_000, ge=8_000, le=48_000)  # every utterance is resampled to this rate
+    takes: PositiveInt = 3  # espeak: utterances per voice and digit, each with its own drawn rate and pitch
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0)  # of the speakers (voices), held out for evaluation
+    seed: int = Field(0, ge=0)  # espeak's rate/pitch draws and jitter; which speakers are held out
+    mel: MelParams = MelParams()
+    segment_length: PositiveInt = 8192  # samples per training example (Kumar et al.); a multiple of mel.hop_length
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpeechParams:
+        if self.source == "fsdd" and self.path is None:
+            raise ValueError("data.speech.source 'fsdd' needs data.speech.path (a folder of <digit>_<speaker>_<n>.wav)")
+        if self.segment_length % self.mel.hop_length:
+            raise ValueError(f"segment_length {self.segment_length} is not a multiple of mel.hop_length "
+                             f"{self.mel.hop_length}")
+        if self.mel.f_max > self.sample_rate / 2:
+            raise ValueError(f"mel.f_max {self.mel.f_max} is above the Nyquist frequency {self.sample_rate / 2} "
+                             f"of sample_rate {self.sample_rate}")
+        return self
+
+
+class CaptionParams(StrictModel):
+    """The captions written for the bundled digits (gan_core/data/captions.py)."""
+
+    seed: int = Field(0, ge=0)  # draws each image's templates and synonyms
+    phrasings_per_image: int = Field(3, ge=1, le=5)  # distinct templates per image (5 exist)
+
+
 class DataParams(StrictModel):
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
@@ -88,6 +140,11 @@ class DataParams(StrictModel):
     split_seed: int = Field(0, ge=0)
     folder: FolderParams | None = None
     paired: PairedDataParams = PairedDataParams()
+    # the unpaired translation task (cyclegan): None translates the bundled handwritten (A) <-> printed (B) digits;
+    # a block reads a user's trainA/ trainB/ testA/ testB/ folders (gan_core/data/unpaired.py)
+    unpaired: FolderParams | None = None
+    speech: SpeechParams = SpeechParams()  # the vocoding task's data (melgan)
+    captions: CaptionParams = CaptionParams()
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:
@@ -107,8 +164,13 @@ class ClassifierParams(StrictModel):
 
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
-    # paired translation: a digit classifier of the printed 32x32 bitmaps scores the translated images
-    printed_classifier: ClassifierParams = ClassifierParams(epochs=8)
+    # stackgan: a digit classifier of the printed 32x32 bitmaps reads the generated images
+    printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
+    # pix2pix: the same kind of classifier on 16x16 averages (gan_core/tasks/paired_translation.py); 3 epochs left it
+    # too weak (0.986 on real held-out bitmaps) to tell pix2pix from bicubic, 8 cost little at 16x16
+    paired_classifier: ClassifierParams = ClassifierParams(epochs=8)
+    # the vocoding task's judge of intelligibility: a spoken-digit classifier of log-mels (features: its width)
+    speech_classifier: ClassifierParams = ClassifierParams(features=64, epochs=30, batch_size=32)
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage
@@ -146,7 +208,7 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     if not path.is_file():
         raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if not isinstance(raw, dict):
@@ -162,6 +224,18 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
         return Params.model_validate({**raw, "variants": variants})
     except ValidationError as err:
         raise ParamsError(_describe(path, err, Params)) from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: `*name` references can expand a tiny file into billions of nodes (a YAML bomb),
+    and params never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"alias '*{event.anchor}' at line {event.start_mark.line + 1}: YAML aliases are not "
+                                 f"accepted in params (write the values out)")
+        return super().compose_node(parent, index)
 
 
 def _validate_variants(path: Path, blocks: Any) -> dict[str, VariantConfig]:

@@ -1,7 +1,7 @@
 """What a request to a registered generator may ask for; shared by the torch and the NumPy pyfunc (no torch here).
 
 `{"n": N}` asks for N images (default 16, 1 to 10,000); `{"label": [3, 3, 7]}` asks a conditional generator for one
-image per label; `{"image": [...]}` asks a translator to translate images (1 to 10,000).
+image per label; `{"image": [...], "direction": "AtoB"}` asks a translator to translate images (1 to 10,000).
 MLflow hands each over as a one-row DataFrame; bad requests answer INVALID_PARAMETER_VALUE (4xx).
 """
 
@@ -98,3 +98,28 @@ def requested_images(model_input: Request, shape: tuple[int, ...]) -> np.ndarray
     if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise _invalid(f"'image' values lie in [{np.nanmin(images):g}, {np.nanmax(images):g}]; {accepted}")
     return images
+
+
+def requested_direction(model_input: Request) -> str:
+    """The `direction` of a translation request: "AtoB" or "BtoA"."""
+    value = _single_value(model_input, "direction")
+    if not (isinstance(value, str) and value in ("AtoB", "BtoA")):
+        raise _invalid(f"'direction' = {value!r} is not accepted; accepted: 'AtoB' or 'BtoA'")
+    return value
+
+
+def requested_texts(model_input: Request) -> list[str]:
+    """The `text` list of a text-to-image request: 1 to 10,000 non-empty sentences."""
+    value = _as_dict(model_input).get("text")
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (list, np.ndarray)):
+        value = list(value[0])  # one DataFrame row holding the whole list
+    if not isinstance(value, list) or not value:
+        raise _invalid("'text' is missing or empty; accepted: {\"text\": [\"a thin sans-serif four\", ...]}")
+    if len(value) > MAX_SAMPLES_PER_REQUEST:
+        raise _invalid(f"'text' has {len(value)} sentences; accepted: 1 to {MAX_SAMPLES_PER_REQUEST} per request")
+    for i, text in enumerate(value):
+        if not isinstance(text, str) or not text.strip():
+            raise _invalid(f"'text' entry {i} is {text!r}; accepted: a non-empty sentence describing a digit")
+    return [text.strip() for text in value]

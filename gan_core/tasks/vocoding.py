@@ -1,0 +1,226 @@
+"""Vocoding: a log-mel spectrogram in, a waveform out (variants: `Vocoder`s, e.g. melgan).
+
+Data: spoken digits (`data.speech`: bundled eSpeak NG voices or FSDD-layout recordings) at one sample rate; the
+test split holds speakers never heard in training. Batches: random segments with their mel frames
+(gan_core/data/segments.py). The mel is gan_core/audio.py's, the only one used in training, evaluation and serving.
+
+Evaluation: every held-out utterance is vocoded from its own mel and compared with the original, each metric
+also for an untrained G:
+- `mel_distance` (the score): mean |log-mel(vocoded) - log-mel(original)|, natural-log units;
+- `stft_distance`: Parallel WaveGAN's multi-resolution STFT distance (spectral convergence + log magnitude);
+- `digit_accuracy`: a spoken-digit classifier trained on the train split's real mels, on the vocoded audio;
+  `_real_floor` is its accuracy on the originals, `intelligibility` the ratio of the two;
+- `real_time_factor_cpu` (and `_gpu` with CUDA): seconds of audio vocoded per second of compute (> 1: faster
+  than real time), on `real_time_factor_cpu_threads` threads.
+Pictures: `samples` shows the mels of a few held-out digits, original above vocoded; sounds: those digits,
+original and vocoded. Requests: `{"mel": [[...], ...]}`, one (n_mels, frames) log-mel, answered with the wave.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from mlflow.types.schema import Array
+from PIL import Image
+from torch import Tensor
+
+from gan_core.audio import LOG_FLOOR, MelSpec, log_mel
+from gan_core.data import SpeechSet, load_speech_split
+from gan_core.data.segments import WaveMelBatch, wave_mel_batches
+from gan_core.evaluate.speech_classifier import speech_accuracy, train_speech_classifier
+from gan_core.losses import multi_resolution_stft
+from gan_core.tasks.base import Evaluation, Task, register_task
+from gan_core.variants import Vocoder, build_variant
+
+EXAMPLE_DIGITS = (0, 3, 6, 9)  # one held-out utterance of each: pictures and sounds
+NUM_CLASSES = 10
+MAX_REQUEST_SECONDS = 60  # the longest audio one request may ask for
+RTF_SECONDS = 20.0  # audio vocoded (at most) to measure the real-time factor
+
+
+@register_task
+class Vocoding(Task):
+    name = "vocoding"
+    Spec = MelSpec
+    score = "mel_distance"
+    report_columns = {
+        "steps": "steps", "mel_distance": "log-mel L1", "mel_distance_untrained": "log-mel L1 untrained G",
+        "stft_distance": "MR-STFT distance", "digit_accuracy": "digit accuracy",
+        "intelligibility": "intelligibility (accuracy ratio)", "real_time_factor_cpu": "real-time factor (CPU)",
+        "real_time_factor_gpu": "real-time factor (GPU)",
+    }
+    packages = ("librosa",)  # the mel filters, imported by gan_core.audio
+
+    def split(self, name: str) -> SpeechSet:
+        return load_speech_split(self.params.data, self.ws.root, name, self.device)
+
+    def spec(self) -> MelSpec:
+        speech = self.params.data.speech
+        return MelSpec(sample_rate=speech.sample_rate, **speech.mel.model_dump())
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[WaveMelBatch]:
+        return wave_mel_batches(self.split("train"), self.spec(), self.params.data.speech.segment_length,
+                                batch_size, generator)
+
+    def evaluate(self, trained: Vocoder, untrained: Vocoder, seed: int) -> Evaluation:
+        spec, train_set, test_set = self.spec(), self.split("train"), self.split("test")
+        originals = list(test_set.waves)
+        mels = [log_mel(w, spec) for w in originals]
+        classifier = train_speech_classifier([log_mel(w, spec) for w in train_set.waves], train_set.labels,
+                                             NUM_CLASSES, self.params.evaluation.speech_classifier, seed)
+        metrics: dict[str, float | int] = {
+            "n_utterances": len(originals),
+            "digit_accuracy_real_floor": speech_accuracy(classifier, mels, test_set.labels),
+        }
+        vocoded = {}
+        for suffix, variant in (("", trained), ("_untrained", untrained)):
+            waves = vocoded[suffix] = [vocode_utterance(variant, m, len(w)) for m, w in zip(mels, originals)]
+            vocoded_mels = [log_mel(w, spec) for w in waves]
+            metrics[f"mel_distance{suffix}"] = _mean((v - m).abs().mean() for v, m in zip(vocoded_mels, mels))
+            metrics[f"stft_distance{suffix}"] = _mean(multi_resolution_stft(v, w) for v, w in zip(waves, originals))
+            accuracy = speech_accuracy(classifier, vocoded_mels, test_set.labels)
+            metrics[f"digit_accuracy{suffix}"] = accuracy
+            metrics[f"intelligibility{suffix}"] = accuracy / max(metrics["digit_accuracy_real_floor"], 1e-9)
+        metrics["real_time_factor_cpu"] = real_time_factor(trained, mels, torch.device("cpu"))
+        metrics["real_time_factor_cpu_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            metrics["real_time_factor_gpu"] = real_time_factor(trained, mels, torch.device("cuda"))
+
+        examples = [test_set.labels.tolist().index(d) for d in EXAMPLE_DIGITS if d in test_set.labels.tolist()]
+        audio = {}
+        for i in examples:
+            digit = int(test_set.labels[i])
+            audio[f"original_{digit}"] = (originals[i].cpu().numpy(), spec.sample_rate)
+            audio[f"vocoded_{digit}"] = (vocoded[""][i].cpu().numpy(), spec.sample_rate)
+        rows = {"original": [mels[i] for i in examples],
+                "vocoded": [log_mel(vocoded[""][i], spec) for i in examples],
+                "untrained G": [log_mel(vocoded["_untrained"][i], spec) for i in examples]}
+        titles = [f"digit {int(test_set.labels[i])} ({test_set.speakers[i]})" for i in examples]
+        return Evaluation(metrics=metrics, images={"samples": mel_comparison(rows, titles, spec)}, audio=audio)
+
+    def preview(self, variant: Vocoder, seed: int) -> Tensor:
+        """The vocoded mels of one held-out utterance of each digit, as pictures (loud: dark), low bands below."""
+        spec, test_set = self.spec(), self.split("test")
+        labels = test_set.labels.tolist()
+        waves = [test_set.waves[labels.index(d)] for d in range(NUM_CLASSES) if d in labels]
+        mels = [log_mel(vocode_utterance(variant, log_mel(w, spec), len(w)), spec) for w in waves]
+        frames = max(m.shape[-1] for m in mels)
+        floor = float(np.log(LOG_FLOOR))
+        cells = [torch.nn.functional.pad(m, (0, frames - m.shape[-1]), value=floor) for m in mels]
+        cells = [((m - floor) / (m.max() - floor)).clamp(0, 1).flip(0)[None] for m in cells]
+        return torch.stack(cells).cpu()
+
+    # ---- serving ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def signature(cls, spec: MelSpec) -> ModelSignature:
+        """`{"mel": [[...], ...]}`: one log-mel (n_mels rows of frames) in; the wave (frames * hop,) float32 out."""
+        return ModelSignature(inputs=Schema([ColSpec(Array(Array(DataType.double)), "mel")]),
+                              outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))]))
+
+    @classmethod
+    def input_example(cls, spec: MelSpec) -> dict[str, Any]:
+        return {"mel": np.full((spec.n_mels, 4), np.log(LOG_FLOOR)).tolist()}  # 4 frames of silence
+
+    @classmethod
+    def predict(cls, variant: Vocoder, model_input: pd.DataFrame | dict, params: dict[str, Any] | None) -> np.ndarray:
+        mel = requested_mel(model_input, variant.spec)
+        return variant.vocode(torch.from_numpy(mel)[None])[0].cpu().numpy()
+
+
+def requested_mel(model_input: pd.DataFrame | dict, spec: MelSpec) -> np.ndarray:
+    """The request's one log-mel as float32 (n_mels, frames); anything else is INVALID_PARAMETER_VALUE (a 4xx)."""
+    values = model_input.to_dict(orient="list") if isinstance(model_input, pd.DataFrame) else dict(model_input)
+    mel = values.get("mel")
+    if isinstance(model_input, pd.DataFrame):
+        if len(mel) != 1:
+            raise _invalid(f"'mel' holds {len(mel)} spectrograms; accepted: one (n_mels, frames) log-mel per request")
+        mel = mel[0]
+    try:
+        array = np.asarray(mel, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise _invalid("'mel' is not a rectangular array of numbers; accepted: n_mels lists of equally many "
+                       "frames") from None
+    max_frames = spec.frames(MAX_REQUEST_SECONDS * spec.sample_rate)
+    if array.ndim != 2 or array.size == 0:
+        raise _invalid(f"'mel' has shape {list(array.shape)}; accepted: one log-mel of shape "
+                       f"[{spec.n_mels}, frames], 1 to {max_frames} frames")
+    if array.shape[0] != spec.n_mels:
+        raise _invalid(f"'mel' has {array.shape[0]} mel bands; this vocoder takes {spec.n_mels} (shape "
+                       f"[{spec.n_mels}, frames], from gan_core.audio.log_mel at {spec.sample_rate} Hz)")
+    if array.shape[1] > max_frames:
+        raise _invalid(f"'mel' has {array.shape[1]} frames ({array.shape[1] * spec.hop_length / spec.sample_rate:.1f}"
+                       f" s of audio); accepted: at most {max_frames} frames ({MAX_REQUEST_SECONDS} s) per request")
+    if not np.isfinite(array).all():
+        raise _invalid("'mel' holds NaN or infinite values; accepted: finite log-mel values")
+    return array
+
+
+def vocode_utterance(variant: Vocoder, mel: Tensor, samples: int) -> Tensor:
+    """One utterance's (n_mels, frames) mel -> its wave, cut to the original's `samples`."""
+    return variant.vocode(mel[None])[0, :samples]
+
+
+def real_time_factor(trained: Vocoder, mels: list[Tensor], device: torch.device) -> float:
+    """Seconds of audio per second of vocoding on `device`, utterance by utterance (as a service would),
+    over the first RTF_SECONDS of the held-out audio, after one warm-up call."""
+    variant = build_variant(trained.name, trained.config.model_dump(), trained.spec, device)
+    variant.load_generator_state(trained.generator_state())
+    spec = trained.spec
+    budget = int(RTF_SECONDS * spec.sample_rate / spec.hop_length)
+    chosen = []
+    for mel in mels:
+        if budget <= 0:
+            break
+        chosen.append(mel.to(device))
+        budget -= mel.shape[-1]
+    variant.vocode(chosen[0][None])
+    _synchronize(device)
+    started = time.perf_counter()
+    for mel in chosen:
+        variant.vocode(mel[None])
+    _synchronize(device)
+    seconds_of_audio = sum(m.shape[-1] for m in chosen) * spec.hop_length / spec.sample_rate
+    return seconds_of_audio / (time.perf_counter() - started)
+
+
+def mel_comparison(rows: dict[str, list[Tensor]], titles: list[str], spec: MelSpec) -> Image.Image:
+    """A grid of log-mel pictures: one row per source (original, vocoded, ...), one column per utterance."""
+    figure = Figure(figsize=(3 * len(titles), 2.2 * len(rows)), dpi=80, layout="constrained")
+    axes = figure.subplots(len(rows), len(titles), squeeze=False)
+    seconds_per_frame = spec.hop_length / spec.sample_rate
+    for r, (source, mels) in enumerate(rows.items()):
+        for c, mel in enumerate(mels):
+            ax = axes[r][c]
+            ax.imshow(mel.cpu().numpy(), origin="lower", aspect="auto", cmap="magma", vmin=np.log(LOG_FLOOR), vmax=2,
+                      extent=(0, mel.shape[-1] * seconds_per_frame, 0, spec.n_mels))
+            ax.set_title(f"{source}: {titles[c]}", fontsize=8)
+            ax.set_xlabel("s", fontsize=7)
+            ax.set_ylabel("mel band", fontsize=7)
+            ax.tick_params(labelsize=6)
+    canvas = FigureCanvasAgg(figure)  # a bare Figure and its own Agg canvas: no pyplot, no display
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+
+
+def _mean(values: Iterator[Tensor]) -> float:
+    return float(torch.stack(list(values)).mean())
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
