@@ -164,8 +164,11 @@ class ClassifierParams(StrictModel):
 
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
-    # paired translation: a digit classifier of the printed 32x32 bitmaps scores the translated images
+    # stackgan: a digit classifier of the printed 32x32 bitmaps reads the generated images
     printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
+    # pix2pix: the same kind of classifier on 16x16 averages (gan_core/tasks/paired_translation.py); 3 epochs left it
+    # too weak (0.986 on real held-out bitmaps) to tell pix2pix from bicubic, 8 cost little at 16x16
+    paired_classifier: ClassifierParams = ClassifierParams(epochs=8)
     # the vocoding task's judge of intelligibility: a spoken-digit classifier of log-mels (features: its width)
     speech_classifier: ClassifierParams = ClassifierParams(features=64, epochs=30, batch_size=32)
     kid_subset_size: PositiveInt = 100

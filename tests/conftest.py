@@ -35,6 +35,7 @@ TINY = {
     ("variants", "cgan", "lr"): 1e-3,
     ("variants", "cgan", "generator_ema"): 0.99,  # 0.999 would still hold 22% of the initial weights at step 1500
     ("evaluation", "printed_classifier", "epochs"): 1,
+    ("evaluation", "paired_classifier", "epochs"): 1,
     ("variants", "pix2pix", "steps", "quick"): 100,
     ("variants", "pix2pix", "base_channels"): 8,
     ("variants", "pix2pix", "d_base_channels"): 8,

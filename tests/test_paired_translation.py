@@ -44,7 +44,7 @@ def test_pix2pix_trains_evaluates_on_held_out_fonts_and_serves(workspace):
     for picture in ("samples.png", "handwritten.png"):
         assert Image.open(ws.samples("pix2pix") / picture).size[0] > 200
 
-    model = mlflow.pyfunc.load_model(record.model_uri)  # the registered form, as a fresh client loads it
+    model = mlflow.pyfunc.load_model(record.model_uri)  # the logged model through MLflow's loader and schema checks
     handwritten = (load_digits().images[:3, None] / 16).tolist()  # UCI values 0-16 scaled to [0, 1]
     first = model.predict({"image": handwritten}, params={"seed": 1})
     assert first.shape == (3, 1, 32, 32) and first.dtype == np.float32 and 0 <= first.min() <= first.max() <= 1

@@ -64,6 +64,8 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
     assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
     assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
+    pix2pix = metrics_of(workspace, "pix2pix")  # 100 tiny steps: far from bicubic yet, clearly past untrained
+    assert pix2pix["l1"] < 0.7 * pix2pix["l1_untrained"] and registrations["pix2pix"].metric == "l1"
     for output in ("samples/mlp/samples.png", "samples/cgan/samples.png", "reports/comparison.md",
                    "reports/comparison/generation.png",
                    "models/mlp/checkpoint.pt", "metrics/classifier.json"):
