@@ -117,7 +117,7 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
     for _ in range(2):
         product.train_step(next(stream))
     flops = flops_of(lambda: product.train_step(next(stream))) or None  # None: no torch matmul/conv (numpy)
-    peak = matmul_peak_flops(device)
+    peak, cpu_peak = matmul_peak_flops(device)
     medians = {k: statistics.median(r.steps_per_second for r in v) for k, v in runs.items()}
     cpu_medians = {k: statistics.median(r.steps / r.cpu_seconds for r in v) for k, v in runs.items()}
     return {
@@ -140,6 +140,10 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
         "achieved_flops_per_second": None if flops is None else flops * medians[PRODUCT.name],
         "matmul_peak_flops_per_second": peak,
         "fraction_of_matmul_peak": None if flops is None else flops * medians[PRODUCT.name] / peak,
+        # the same per CPU second (CPU only): steadier than wall time while other processes share the cores
+        "matmul_peak_flops_per_cpu_second": cpu_peak,
+        "fraction_of_matmul_peak_cpu_time": None if flops is None or cpu_peak is None
+        else flops * cpu_medians[PRODUCT.name] / cpu_peak,
         "peak_memory": memory,
         "real_time_factor": real_time_factor(product, task) if hasattr(product, "vocode") else None,
     }
