@@ -43,6 +43,7 @@ class Setup:
     synchronous_logging: bool = SYNCHRONOUS_LOGGING  # the product loop's MLflow logging mode
 
 
+ADAM_KERNELS = {"default": (None, None), "foreach": (True, False), "fused": (False, True)}  # (foreach, fused)
 PRODUCT = Setup("product")
 NAIVE = Setup("naive", naive=True, speed={}, kernel=(None, None))
 
@@ -54,8 +55,10 @@ def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setu
         found.append(Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING))
     if not ablations or not getattr(variant, "optims", None) or not hasattr(variant.config, "speed"):
         return found
-    other_kernel = ("foreach Adam", (True, False)) if device.type == "cuda" else ("fused Adam", (False, True))
-    found += [Setup("product, default Adam", kernel=(None, None)), Setup(f"product, {other_kernel[0]}", kernel=other_kernel[1])]
+    built = variant.optims[next(iter(variant.optims))].param_groups[0]
+    product_kernel = (built["foreach"], built["fused"])
+    found += [Setup(f"product, {name} Adam", kernel=kernel) for name, kernel in ADAM_KERNELS.items()
+              if (kernel[0] or None, kernel[1] or None) != (product_kernel[0] or None, product_kernel[1] or None)]
     speed = variant.config.speed.model_dump()
     if has_convolutions(variant):
         flipped = not speed["channels_last"]
