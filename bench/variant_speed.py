@@ -49,24 +49,28 @@ NAIVE = Setup("naive", naive=True, speed={}, kernel=(None, None))
 
 
 def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setup]:
-    found = [PRODUCT, NAIVE]
-    if ablations:
-        mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
-        found.append(Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING))
-    if not ablations or not getattr(variant, "optims", None) or not hasattr(variant.config, "speed"):
+    """Product and naive; with `ablations`, the product with each choice changed: MLflow logging mode, the Adam
+    kernels it does not use (torch optimizers only), and its `speed` options (memory format for conv nets; bf16
+    autocast and compile on CUDA)."""
+    if not ablations:
+        return [PRODUCT, NAIVE]
+    mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
+    found = [PRODUCT, NAIVE, Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING)]
+    optimizers = [o for o in getattr(variant, "optims", {}).values() if isinstance(o, torch.optim.Optimizer)]
+    if optimizers:
+        group = optimizers[0].param_groups[0]
+        used = (group["foreach"] or None, group["fused"] or None)  # False and None both mean "not this kernel"
+        found += [Setup(f"product, {name} Adam", kernel=kernel) for name, kernel in ADAM_KERNELS.items()
+                  if (kernel[0] or None, kernel[1] or None) != used]
+    if not hasattr(variant.config, "speed"):
         return found
-    built = variant.optims[next(iter(variant.optims))].param_groups[0]
-    product_kernel = (built["foreach"], built["fused"])
-    found += [Setup(f"product, {name} Adam", kernel=kernel) for name, kernel in ADAM_KERNELS.items()
-              if (kernel[0] or None, kernel[1] or None) != (product_kernel[0] or None, product_kernel[1] or None)]
     speed = variant.config.speed.model_dump()
     if has_convolutions(variant):
         flipped = not speed["channels_last"]
         found.append(Setup(f"product, channels_last {'on' if flipped else 'off'}", speed={**speed, "channels_last": flipped}))
     if device.type == "cuda":
-        for option in ("bf16_autocast", "compile"):
-            if not speed[option]:
-                found.append(Setup(f"product, {option} on", speed={**speed, option: True}))
+        found += [Setup(f"product, {option} on", speed={**speed, option: True})
+                  for option in ("bf16_autocast", "compile") if not speed[option]]
     return found
 
 
