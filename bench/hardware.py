@@ -15,18 +15,22 @@ from torch.utils.flop_counter import FlopCounterMode
 MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}  # float32, square: large enough to reach each device's matmul rate
 
 
-def matmul_peak_flops(device: torch.device, repeats: int = 7) -> float:
-    """FLOP/s of a large float32 matmul on `device` with the current thread settings: median of `repeats`."""
+def matmul_peak_flops(device: torch.device, repeats: int = 7) -> tuple[float, float | None]:
+    """FLOP per wall second and (CPU only) per CPU second of this process, of a large float32 matmul on `device`
+    with the current thread settings: medians of `repeats`. CPU time counts every thread, so on a shared machine
+    it measures what the cores do while this process runs, whatever else competes for them."""
     n = MATMUL_SIZE.get(device.type, 1024)
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats + 1):  # the first one warms up the kernels and is dropped
         _sync(device)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         a @ b
         _sync(device)
-        times.append(time.perf_counter() - started)
-    return 2 * n**3 / statistics.median(times[1:])
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu_started)
+    flops = 2 * n**3
+    return flops / statistics.median(walls[1:]), flops / statistics.median(cpus[1:]) if device.type == "cpu" else None
 
 
 def flops_of(step: Callable[[], Any]) -> int:

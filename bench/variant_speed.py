@@ -43,27 +43,34 @@ class Setup:
     synchronous_logging: bool = SYNCHRONOUS_LOGGING  # the product loop's MLflow logging mode
 
 
+ADAM_KERNELS = {"default": (None, None), "foreach": (True, False), "fused": (False, True)}  # (foreach, fused)
 PRODUCT = Setup("product")
 NAIVE = Setup("naive", naive=True, speed={}, kernel=(None, None))
 
 
 def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setup]:
-    found = [PRODUCT, NAIVE]
-    if ablations:
-        mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
-        found.append(Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING))
-    if not ablations or not getattr(variant, "optims", None) or not hasattr(variant.config, "speed"):
+    """Product and naive; with `ablations`, the product with each choice changed: MLflow logging mode, the Adam
+    kernels it does not use (torch optimizers only), and its `speed` options (memory format for conv nets; bf16
+    autocast and compile on CUDA)."""
+    if not ablations:
+        return [PRODUCT, NAIVE]
+    mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
+    found = [PRODUCT, NAIVE, Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING)]
+    optimizers = [o for o in getattr(variant, "optims", {}).values() if isinstance(o, torch.optim.Optimizer)]
+    if optimizers:
+        group = optimizers[0].param_groups[0]
+        used = (group["foreach"] or None, group["fused"] or None)  # False and None both mean "not this kernel"
+        found += [Setup(f"product, {name} Adam", kernel=kernel) for name, kernel in ADAM_KERNELS.items()
+                  if (kernel[0] or None, kernel[1] or None) != used]
+    if not hasattr(variant.config, "speed"):
         return found
-    other_kernel = ("foreach Adam", (True, False)) if device.type == "cuda" else ("fused Adam", (False, True))
-    found += [Setup("product, default Adam", kernel=(None, None)), Setup(f"product, {other_kernel[0]}", kernel=other_kernel[1])]
     speed = variant.config.speed.model_dump()
     if has_convolutions(variant):
         flipped = not speed["channels_last"]
         found.append(Setup(f"product, channels_last {'on' if flipped else 'off'}", speed={**speed, "channels_last": flipped}))
     if device.type == "cuda":
-        for option in ("bf16_autocast", "compile"):
-            if not speed[option]:
-                found.append(Setup(f"product, {option} on", speed={**speed, option: True}))
+        found += [Setup(f"product, {option} on", speed={**speed, option: True})
+                  for option in ("bf16_autocast", "compile") if not speed[option]]
     return found
 
 
@@ -117,7 +124,7 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
     for _ in range(2):
         product.train_step(next(stream))
     flops = flops_of(lambda: product.train_step(next(stream))) or None  # None: no torch matmul/conv (numpy)
-    peak = matmul_peak_flops(device)
+    peak, cpu_peak = matmul_peak_flops(device)
     medians = {k: statistics.median(r.steps_per_second for r in v) for k, v in runs.items()}
     cpu_medians = {k: statistics.median(r.steps / r.cpu_seconds for r in v) for k, v in runs.items()}
     return {
@@ -140,6 +147,10 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
         "achieved_flops_per_second": None if flops is None else flops * medians[PRODUCT.name],
         "matmul_peak_flops_per_second": peak,
         "fraction_of_matmul_peak": None if flops is None else flops * medians[PRODUCT.name] / peak,
+        # the same per CPU second (CPU only): steadier than wall time while other processes share the cores
+        "matmul_peak_flops_per_cpu_second": cpu_peak,
+        "fraction_of_matmul_peak_cpu_time": None if flops is None or cpu_peak is None
+        else flops * cpu_medians[PRODUCT.name] / cpu_peak,
         "peak_memory": memory,
         "real_time_factor": real_time_factor(product, task) if hasattr(product, "vocode") else None,
     }

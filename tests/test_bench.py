@@ -41,7 +41,7 @@ def test_harness_runs_both_loops_and_writes_its_results(tmp_path: Path, monkeypa
         assert r["ratio_product_over_naive"] > 0 and r["peak_memory"]["peak_mib"] > 0
     # the torch variant: FLOPs counted, the optimizer ablations timed; numpy: no torch FLOPs, no optimizer to vary
     assert by_name["mlp"]["flops_per_step"] > 0 and 0 < by_name["mlp"]["fraction_of_matmul_peak"]
-    assert {"product, default Adam", "product, fused Adam"} <= set(by_name["mlp"]["setups"])
+    assert {"product, default Adam", "product, foreach Adam"} <= set(by_name["mlp"]["setups"])  # product: fused
     assert by_name["numpy"]["flops_per_step"] is None and not any("Adam" in k for k in by_name["numpy"]["setups"])
 
     table = (tmp_path / "results" / "cpu.md").read_text()
