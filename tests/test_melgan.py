@@ -101,6 +101,24 @@ def test_tiny_training_lowers_the_mel_distance(task):
     assert after < 0.8 * before, (before, after)
 
 
+def test_warm_up_trains_g_alone_then_d_joins_and_the_count_survives_a_checkpoint(task):
+    melgan = build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2}, task.spec(), torch.device("cpu"))
+    stream = task.batches(4, torch.Generator().manual_seed(0))
+    d_before = [p.clone() for p in melgan.nets["D"].parameters()]
+    g_before = [p.clone() for p in melgan.nets["G"].parameters()]
+    for _ in range(2):
+        losses = melgan.train_step(next(stream))
+    assert losses["loss_d"] == 0 and losses["loss_stft"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(d_before, melgan.nets["D"].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, melgan.nets["G"].parameters()))
+    resumed = build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2}, task.spec(), torch.device("cpu"))
+    resumed.load_state_dict(melgan.state_dict())
+    assert resumed.train_step(next(stream))["loss_d"] > 0  # step 3: D has joined
+    with pytest.raises(ValueError, match="set stft_loss_weight > 0"):
+        build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2, "stft_loss_weight": 0}, task.spec(),
+                      torch.device("cpu"))
+
+
 def test_evaluation_reports_distances_intelligibility_speed_pictures_and_sounds(task):
     spec = task.spec()
     trained, untrained = tiny_melgan(spec), tiny_melgan(spec)

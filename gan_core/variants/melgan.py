@@ -14,15 +14,18 @@ Weight norm on every convolution, weights drawn N(0, 0.02) before it (the paper'
 One step (the paper's): D descends the hinge loss on real waves and G's waves of their mels; then G descends
 -D(G(s)) + feature_matching_weight x L1 between D's features of real and generated waves, on every scale,
 (+ stft_loss_weight x Parallel WaveGAN's multi-resolution STFT loss when set). Adam 1e-4, betas (0.5, 0.9).
+With `discriminator_start` = S > 0, the first S steps train G alone on the MR-STFT loss (Parallel WaveGAN's
+warm-up): measured here, G follows its mel far sooner that way than under D from the first step.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -46,9 +49,17 @@ class MelGANConfig(VariantConfig):
     discriminator_downsamplings: PositiveInt = 4  # grouped stride-4 convolutions
     feature_matching_weight: NonNegativeFloat = 10.0  # lambda
     stft_loss_weight: NonNegativeFloat = 0.0  # multi-resolution STFT loss in G's (Yamamoto et al. 2020); 0: off
+    # steps of G alone on the MR-STFT loss before D joins (Yamamoto et al. start D late; MelGAN: 0, from the start)
+    discriminator_start: NonNegativeInt = 0
     lr: PositiveFloat = 1e-4
     betas: tuple[float, float] = Field((0.5, 0.9))
     leaky_slope: PositiveFloat = 0.2
+
+    @model_validator(mode="after")
+    def _warm_up_has_a_loss(self) -> MelGANConfig:
+        if self.discriminator_start and not self.stft_loss_weight:
+            raise ValueError("discriminator_start > 0 trains G on the MR-STFT loss alone: set stft_loss_weight > 0")
+        return self
 
 
 def upsample_factors(hop: int) -> tuple[int, ...]:
@@ -163,8 +174,19 @@ class MelGAN(TorchVariant, Vocoder):
                                          c.discriminator_downsamplings, c.leaky_slope).to(device),
         }
         self.optims = {k: torch.optim.Adam(net.parameters(), lr=c.lr, betas=c.betas) for k, net in self.nets.items()}
+        self.steps_done = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "steps_done": self.steps_done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.steps_done = state["steps_done"]
 
     def train_step(self, batch: WaveMelBatch) -> dict[str, Tensor]:
+        self.steps_done += 1
+        if self.steps_done <= self.config.discriminator_start:
+            return self._warm_up_step(batch)
         G, D = self.nets["G"], self.nets["D"]
         fake = G(batch.mel)
 
@@ -192,6 +214,15 @@ class MelGAN(TorchVariant, Vocoder):
         loss_g.backward()
         self.optims["G"].step()
         return losses
+
+    def _warm_up_step(self, batch: WaveMelBatch) -> dict[str, Tensor]:
+        """G alone on the MR-STFT loss; D's losses read 0 until it starts."""
+        loss_stft = multi_resolution_stft(self.nets["G"](batch.mel).squeeze(1), batch.wave.squeeze(1))
+        self.optims["G"].zero_grad(set_to_none=True)
+        loss_stft.backward()
+        self.optims["G"].step()
+        zero = loss_stft.new_zeros(())
+        return {"loss_d": zero, "loss_g": zero, "loss_feature_matching": zero, "loss_stft": loss_stft.detach()}
 
     @torch.no_grad()
     def vocode(self, mel: Tensor) -> Tensor:
