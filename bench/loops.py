@@ -65,6 +65,7 @@ def product_loop(variant: Variant, task: Task, params: Params, steps: int, workd
 
 def naive_loop(variant: Variant, dataset: TensorDataset, rebuild: Rebuild, steps: int, experiment_id: str) -> LoopRun:
     loader = DataLoader(dataset, batch_size=variant.config.batch_size, shuffle=True, drop_last=True)
+    variant.set_total_steps(steps)  # schedules (cyclegan's decay, stackgan's stages) as the product loop sets them
     step, losses = 0, {}
     started, cpu_started = time.perf_counter(), time.process_time()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"naive-{variant.name}"):

@@ -34,6 +34,7 @@ from gan_core.image_pool import ImagePool
 from gan_core.losses import least_squares
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.resnet_generator import paper_residual_blocks, resnet_generator, scaled_downsamplings
+from gan_core.optim import adam
 from gan_core.variants.base import Direction, TorchVariant, UnpairedTranslator, register
 
 
@@ -86,7 +87,7 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
 
         def adam(*names: str) -> torch.optim.Adam:
             params = [p for name in names for p in self.nets[name].parameters()]
-            return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True)
+            return adam(params, config.lr, config.betas, device)
 
         self.optims = {"G": adam("G_AB", "G_BA"), "D": adam("D_A", "D_B")}
         self.total_steps: int | None = None  # set by the train loop; until then the learning rate stays constant

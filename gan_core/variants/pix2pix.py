@@ -27,6 +27,7 @@ from gan_core.data.pairs import PairBatch, PairSpec
 from gan_core.losses import discriminator_bce, generator_bce
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.unet import UNet
+from gan_core.optim import adam
 from gan_core.variants.base import TorchVariant, register
 from gan_core.variants.dcgan import radford_init
 
@@ -67,7 +68,7 @@ class Pix2Pix(TorchVariant):
         }
         for net in self.nets.values():
             net.apply(radford_init).to(device)
-        self.optims = {k: torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, foreach=True)
+        self.optims = {k: adam(net.parameters(), config.lr, config.betas, device)
                        for k, net in self.nets.items()}
 
     def _upsampled(self, source: Tensor) -> Tensor:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from gan_core.config import VariantConfig
 from gan_core.data.text_images import TextImageBatch, TextImageSpec
 from gan_core.losses import discriminator_bce, gaussian_kl, generator_bce
+from gan_core.optim import adam
 from gan_core.variants.base import TorchVariant, register
 
 STAGE_ONE_SIZE = 16
@@ -182,7 +183,7 @@ class StackGAN(TorchVariant):
         }
         for k, net in self.nets.items():
             self.nets[k] = net.apply(dcgan_init).to(device)
-        self.optims = {k: torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, foreach=True)
+        self.optims = {k: adam(net.parameters(), config.lr, config.betas, device)
                        for k, net in self.nets.items()}
         self.step = 0
         self.stage_one_steps: int | None = None
