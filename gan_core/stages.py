@@ -40,13 +40,10 @@ class DataVersion:
 
 
 def build_data(params: Params, ws: Workspace) -> DataVersion:
-    """Rebuild `data/` byte-for-byte from its source (a fresh clone has no DVC remote to pull from).
-
-    When the rebuild is the version `data.dvc` records, it is also put in the DVC cache, as a `dvc pull` would
-    have done, so `dvc status` is clean and `dvc push` can share it.
-    """
+    """Rebuild `data/` byte-for-byte from its sources (a fresh clone has no DVC remote to pull from), then check it
+    against the version `data.dvc` records (and put it in the DVC cache, as a `dvc pull` would have)."""
     data.build_data(params.data, ws.root)
-    return data_version(ws, cache_if_matching=True)
+    return data_version(ws)
 
 
 def prepare_data(params: Params, ws: Workspace) -> DataVersion:
@@ -56,20 +53,30 @@ def prepare_data(params: Params, ws: Workspace) -> DataVersion:
     return data_version(ws)
 
 
-def data_version(ws: Workspace, cache_if_matching: bool = False) -> DataVersion:
+def recorded_data_md5(ws: Workspace) -> str:
+    return yaml.safe_load(ws.data_dvc.read_text())["outs"][0]["md5"]
+
+
+def data_version(ws: Workspace) -> DataVersion:
+    """Hash `data/` as DVC does and compare it with `data.dvc`, which only `dvc add data` changes, never this.
+
+    Committing puts the files in the local DVC cache (so `dvc status` is clean and `dvc push` can share them) and
+    makes DVC write the hash it found into data.dvc: that is read, then the recorded file is put back as it was.
+    """
     from dvc.repo import Repo  # heavy import, only needed here
 
-    recorded = yaml.safe_load(ws.data_dvc.read_text())["outs"][0]["md5"]
-    target = str(ws.data_dvc)
-    with Repo(str(ws.root)) as repo:
-        states = [state for entries in repo.status(targets=[target]).values() for entry in entries
-                  for state in entry.get("changed outs", {}).values()]
-        # "not in cache": the files hash to the recorded version, only the local cache lacks them
-        matches = all(state == "not in cache" for state in states)
-        if matches and states and cache_if_matching:
-            repo.commit(target, force=True)
+    recorded_text = ws.data_dvc.read_text()
+    recorded = recorded_data_md5(ws)
+    try:
+        with Repo(str(ws.root)) as repo:
+            repo.commit(str(ws.data_dvc), force=True)
+        found = recorded_data_md5(ws)
+    finally:
+        write_text_atomic(ws.data_dvc, recorded_text)
+    matches = found == recorded
     if not matches:
-        log.warning("data/ differs from the version in data.dvc; run `dvc add data` to record the new version")
+        log.warning("data/ (%s) differs from the version in data.dvc (%s); run `dvc add data` to record it",
+                    found, recorded)
     return DataVersion(md5=recorded, matches_dvc=matches)
 
 
@@ -116,7 +123,7 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
         "variant": name,
         "task": variant.task,
         "profile": params.shared.profile,
-        "data.dvc_md5": data_md5 or data_version(ws).md5,
+        "data.dvc_md5": data_md5 or recorded_data_md5(ws),
         "mlflow.source.git.commit": tracking.git_commit(ws.root),
     }
     identity = {"steps": steps, "seed": params.shared.seed, "data.dvc_md5": tags["data.dvc_md5"]}

@@ -18,7 +18,7 @@ from gan_core.data.digits import build_digits
 from gan_core.data.image_store import read_split, to_model_range
 from gan_core.stages import build_data, data_version
 from gan_core.workspace import Workspace
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 def test_rebuild_is_byte_identical(tmp_path):
@@ -49,6 +49,7 @@ def test_rebuilt_data_has_the_md5_data_dvc_records(workspace):
     assert json.loads(status.stdout) == {}  # `dvc status` clean, as after a `dvc pull`
     (workspace / "data" / "digits" / "manifest.csv").write_text("index,label,split\n")
     assert not data_version(Workspace(workspace)).matches_dvc
+    assert (workspace / "data.dvc").read_text() == (REPO / "data.dvc").read_text()  # the record is never rewritten
 
 
 def test_splits_are_normalised_once_onto_the_device(tmp_path):
