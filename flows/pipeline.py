@@ -1,7 +1,10 @@
 """The training pipeline as a Prefect flow: data -> classifier -> train, evaluate, register per variant -> report.
 
-Run it: `python -m flows.pipeline [--variants mlp ...] [--profile quick|full] [--params params.yaml]`.
-Scheduled retraining runs this same flow.
+Run it: `python -m flows.pipeline [--variants mlp ...] [--profile quick|full] [--params params.yaml]`: every stage
+in this process (the single-machine default). Scheduled retraining runs this same flow as the `weekly-retrain`
+deployment (prefect.yaml) on the `cpu` work pool, with `training_deployment` naming the deployment that trains one
+variant on the `gpu` pool; those trainings run in parallel, one per GPU, and each variant is evaluated as soon as
+its training ends.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.deployments import run_deployment
+from prefect.futures import PrefectFuture
 
 from gan_core import stages
 from gan_core.config import PROFILES, Params, UserError, load_params
 from gan_core.tracking import Registration
+from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace
+from flows.training import train_or_reuse
 
 prepare_data = task(name="prepare-data")(stages.prepare_data)
 train_classifier = task(name="train-classifier")(stages.build_classifier)
-train_variant = task(name="train", task_run_name="train-{name}")(stages.train_variant)
 evaluate_variant = task(name="evaluate", task_run_name="evaluate-{name}")(stages.evaluate_variant)
 # registration talks to the tracking server: a transient failure there is worth retrying (it is idempotent)
 register_variant = task(name="register", task_run_name="register-{name}", retries=3, retry_delay_seconds=5)(
@@ -29,23 +35,61 @@ register_variant = task(name="register", task_run_name="register-{name}", retrie
 write_report = task(name="report")(stages.write_report)
 
 
+# seconds between two looks at a dispatched training's state (a cheap API read; the default is 5)
+DISPATCH_POLL_SECONDS = 2
+
+
+class RemoteTrainingFailed(Exception):
+    """A training flow run of the training deployment did not complete (diverged, crashed, or was cancelled)."""
+
+
+@task(name="dispatch-training", task_run_name="train-{name}-on-{deployment}")
+def train_remotely(deployment: str, name: str, version: stages.DataVersion, profile: str, params_path: str) -> None:
+    """Run the training deployment for one variant (a worker of its pool picks it up) and wait for it."""
+    run = run_deployment(deployment, as_subflow=True, poll_interval=DISPATCH_POLL_SECONDS, parameters={
+        "name": name, "data_md5": version.md5, "data_recorded": version.matches_dvc, "profile": profile,
+        "params_path": params_path,
+    })
+    if not run.state.is_completed():
+        raise RemoteTrainingFailed(f"training by deployment '{deployment}' ended {run.state.name} "
+                                   f"({run.state.message}); see flow run {run.name} ({run.id})")
+
+
 @flow(name="gan-pipeline")
 def gan_pipeline(
-    variants: list[str] | None = None, profile: str | None = None, params_path: str = "params.yaml"
+    variants: list[str] | None = None, profile: str | None = None, params_path: str = "params.yaml",
+    training_deployment: str | None = None,
 ) -> dict[str, Registration]:
-    """Train, evaluate and register each variant (default: all in params.yaml) on the given profile."""
+    """Train, evaluate and register each variant (default: all in params.yaml) on the given profile.
+
+    `training_deployment` ("flow/deployment", e.g. "train-variant/gpu"): train through it instead of in this process.
+    """
     params, names = validated(params_path, profile, variants)
     ws = Workspace(Path(params_path).resolve().parent)
     version = prepare_data(params, ws)
+    dispatched: dict[str, PrefectFuture] = {}
+    if training_deployment:
+        dispatched = {name: train_remotely.submit(training_deployment, name, version, params.shared.profile,
+                                                  params_path) for name in names}
     train_classifier(params, ws)
-    registrations = {}
+    registrations, diverged = {}, {}
     for name in names:
-        train_variant(params, ws, name, version.md5)
+        try:
+            if training_deployment:
+                dispatched[name].result()
+            else:
+                train_or_reuse(params, ws, name, version)
+        except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
+            diverged[name] = str(err)
+            continue
         evaluate_variant(params, ws, name)
         registrations[name] = register_variant(params, ws, name)
-    report = write_report(params, ws, names)
-    create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
-                             description="Metrics of this run's variants and their registry versions")
+    if registrations:
+        report = write_report(params, ws, list(registrations))
+        create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
+                                 description="Metrics of this run's variants and their registry versions")
+    if diverged:  # the flow run ends FAILED, naming each variant, its step and loss; nothing of theirs registered
+        raise UserError("; ".join(f"{name}: {message}" for name, message in diverged.items()))
     return registrations
 
 

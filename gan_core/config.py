@@ -49,6 +49,7 @@ class SharedParams(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     profile: Profile = "quick"
     checkpoint_every: PositiveInt = 1000
+    keep_checkpoints: PositiveInt = 2  # the latest checkpoint and the ones before it, kept on disk
 
 
 class FolderParams(StrictModel):
@@ -57,6 +58,28 @@ class FolderParams(StrictModel):
     path: Path  # relative to the project root
     image_size: Literal[8, 16, 32, 64] = 32
     channels: Literal[1, 3] = 3
+
+
+class AlignedParams(StrictModel):
+    """A user's paired images in junyanz's aligned format (see gan_core/data/aligned.py)."""
+
+    path: Path  # relative to the project root; holds train/ and val/
+    image_size: Literal[16, 32, 64, 128, 256] = 64  # each half is resized to this (SSIM's window needs 11 px)
+    channels: Literal[1, 3] = 3
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # A is the left half
+
+
+class PairedDataParams(StrictModel):
+    """The data of paired translation (pix2pix): bundled printed digits (8x8 -> 32x32) or an aligned folder."""
+
+    source: Literal["printed", "aligned"] = "printed"
+    aligned: AlignedParams | None = None
+
+    @model_validator(mode="after")
+    def _aligned_given_when_used(self) -> PairedDataParams:
+        if self.source == "aligned" and self.aligned is None:
+            raise ValueError("data.paired.source 'aligned' needs a data.paired.aligned block with at least 'path'")
+        return self
 
 
 class MelParams(StrictModel):
@@ -103,13 +126,25 @@ class SpeechParams(StrictModel):
         return self
 
 
+class CaptionParams(StrictModel):
+    """The captions written for the bundled digits (gan_core/data/captions.py)."""
+
+    seed: int = Field(0, ge=0)  # draws each image's templates and synonyms
+    phrasings_per_image: int = Field(3, ge=1, le=5)  # distinct templates per image (5 exist)
+
+
 class DataParams(StrictModel):
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: int = Field(0, ge=0)
     folder: FolderParams | None = None
+    paired: PairedDataParams = PairedDataParams()
+    # the unpaired translation task (cyclegan): None translates the bundled handwritten (A) <-> printed (B) digits;
+    # a block reads a user's trainA/ trainB/ testA/ testB/ folders (gan_core/data/unpaired.py)
+    unpaired: FolderParams | None = None
     speech: SpeechParams = SpeechParams()  # the vocoding task's data (melgan)
+    captions: CaptionParams = CaptionParams()
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:
@@ -129,6 +164,11 @@ class ClassifierParams(StrictModel):
 
 class EvaluationParams(StrictModel):
     classifier: ClassifierParams = ClassifierParams()
+    # stackgan: a digit classifier of the printed 32x32 bitmaps reads the generated images
+    printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
+    # pix2pix: the same kind of classifier on 16x16 averages (gan_core/tasks/paired_translation.py); 3 epochs left it
+    # too weak (0.986 on real held-out bitmaps) to tell pix2pix from bicubic, 8 cost little at 16x16
+    paired_classifier: ClassifierParams = ClassifierParams(epochs=8)
     # the vocoding task's judge of intelligibility: a spoken-digit classifier of log-mels (features: its width)
     speech_classifier: ClassifierParams = ClassifierParams(features=64, epochs=30, batch_size=32)
     kid_subset_size: PositiveInt = 100
@@ -168,7 +208,7 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     if not path.is_file():
         raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if not isinstance(raw, dict):
@@ -184,6 +224,18 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
         return Params.model_validate({**raw, "variants": variants})
     except ValidationError as err:
         raise ParamsError(_describe(path, err, Params)) from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: `*name` references can expand a tiny file into billions of nodes (a YAML bomb),
+    and params never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"alias '*{event.anchor}' at line {event.start_mark.line + 1}: YAML aliases are not "
+                                 f"accepted in params (write the values out)")
+        return super().compose_node(parent, index)
 
 
 def _validate_variants(path: Path, blocks: Any) -> dict[str, VariantConfig]:

@@ -1,4 +1,5 @@
 """GAN losses, written on logits (D's pre-sigmoid output) so the sigmoid and the log are fused and stable.
+(The least-squares loss has no sigmoid: D's raw output is regressed onto its target.)
 
 D(x) = sigmoid(logit) is the probability that x is real (the paper's convention; the slides' simplified part
 uses the opposite labels). BCE(logit, t) = -[t log D + (1 - t) log(1 - D)].
@@ -32,6 +33,17 @@ def generator_bce(fake_logits: Tensor, kind: GeneratorLoss) -> Tensor:
     if kind == "minimax":
         return -discriminator_bce(fake_logits, real=False)
     return discriminator_bce(fake_logits, real=True)
+
+
+def least_squares(outputs: Tensor, real: bool) -> Tensor:
+    """LSGAN (Mao et al. 2017), as CycleGAN uses it: mean (D(x) - t)^2 with t = 1 for real, 0 for generated.
+
+    D descends it with the true target of each batch; G descends it on its images with t = 1. It penalises a
+    generated image by its distance from the target even on the real side of D's decision boundary, where BCE's
+    gradient vanishes (Mao et al.'s motivation); Zhu et al. found it more stable than BCE.
+    """
+    target = torch.ones_like(outputs) if real else torch.zeros_like(outputs)
+    return F.mse_loss(outputs, target)
 
 
 def hinge_discriminator(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -68,3 +80,10 @@ def multi_resolution_stft(fake: Tensor, real: Tensor,
         convergence = torch.linalg.vector_norm(s_real - s_fake) / torch.linalg.vector_norm(s_real)
         total = total + convergence + F.l1_loss(torch.log(s_fake), torch.log(s_real))
     return total / len(resolutions)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, 0.5 (mu^2 + exp(logvar) - 1 - logvar) per
+    dimension, averaged over batch and dimensions (as the StackGAN authors' code does): 0 only for mu = 0,
+    logvar = 0, and independent of the condition's width."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()

@@ -119,18 +119,40 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
         "data.dvc_md5": data_md5 or data_version(ws).md5,
         "mlflow.source.git.commit": tracking.git_commit(ws.root),
     }
-    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags) as run_id:
+    identity = {"steps": steps, "seed": params.shared.seed, "data.dvc_md5": tags["data.dvc_md5"]}
+    resume = _interrupted_training(ws, name, variant, identity)
+    resume_run = resume["meta"]["run_id"] if resume else None
+    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags, resume_run) as run_id:
+        if resume:
+            log.info("resuming %s from step %d of %d (MLflow run %s)", name, resume["step"], steps, run_id)
         result = train(
             variant, task.batches,
             steps=steps, seed=params.shared.seed, log_every=params.tracking.log_every,
             checkpoint_path=ws.checkpoint(name), checkpoint_every=params.shared.checkpoint_every,
-            log_metrics=tracking.MetricLogger(run_id),
+            keep_checkpoints=params.shared.keep_checkpoints, log_metrics=tracking.MetricLogger(run_id),
+            resume=resume, meta={**identity, "run_id": run_id},
         )
         model_uri = tracking.log_generator(run_id, variant)
         tracking.MetricLogger(run_id)({"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}, steps)
     record = TrainRecord(run_id=run_id, model_uri=model_uri, steps=steps, seconds=result.seconds)
     _write_json(ws.run_record(name), record.__dict__)
     return record
+
+
+def _interrupted_training(ws: Workspace, name: str, variant: Variant, identity: dict) -> dict | None:
+    """The checkpoint of an unfinished training of exactly this config, data and seed, or None: start afresh."""
+    path = ws.checkpoint(name)
+    if not path.is_file():
+        return None
+    try:
+        checkpoint = load_checkpoint(path)
+    except UserError:
+        log.warning("%s is not a readable checkpoint: training %s from the start", path, name)
+        return None
+    meta = checkpoint.get("meta", {})
+    same = (checkpoint["config"] == variant.config.model_dump(mode="json")
+            and all(meta.get(k) == v for k, v in identity.items()) and "run_id" in meta)
+    return checkpoint if same and checkpoint["step"] < identity["steps"] else None
 
 
 # ---- evaluation --------------------------------------------------------------------------------------------------

@@ -57,7 +57,12 @@ def configure(root: Path, experiment: str) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    try:
+        return mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    except MlflowException as err:  # a training in parallel (another worker) created it first
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
 def git_commit(root: Path) -> str:
@@ -69,11 +74,20 @@ def git_commit(root: Path) -> str:
 
 
 @contextmanager
-def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises."""
+def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
+                 resume_run_id: str | None = None) -> Iterator[str]:
+    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises.
+
+    `resume_run_id`: the run of an interrupted training, reopened (RUNNING again) instead of a new run.
+    """
     client = MlflowClient()
-    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    if resume_run_id is not None and _run_exists(client, resume_run_id):
+        run_id = resume_run_id
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, "resumed", "true")
+    else:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield run_id
     except BaseException:
@@ -82,16 +96,29 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags
     client.set_terminated(run_id, "FINISHED")
 
 
-class MetricLogger:
-    """One `log_batch` call per logging interval (never one synchronous call per metric per step)."""
+def _run_exists(client: MlflowClient, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:  # e.g. another tracking store than the one the checkpoint was trained against
+        return False
 
-    def __init__(self, run_id: str) -> None:
+
+class MetricLogger:
+    """One `log_batch` call per logging interval (never one synchronous call per metric per step).
+
+    `synchronous=False` hands the batch to MLflow's background queue and returns at once; the run's end
+    (`set_terminated`) waits until the queue is written.
+    """
+
+    def __init__(self, run_id: str, synchronous: bool = True) -> None:
         self.run_id = run_id
+        self.synchronous = synchronous
         self.client = MlflowClient()
 
     def __call__(self, values: dict[str, float], step: int) -> None:
         stamp = int(1000 * time.time())
-        self.client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, step) for k, v in values.items()])
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, step) for k, v in values.items()],
+                              synchronous=self.synchronous)
 
 
 def log_evaluation(run_id: str, metrics: dict[str, float], files: list[Path]) -> None:

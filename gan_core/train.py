@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +26,21 @@ from gan_core.config import UserError
 from gan_core.variants import Variant
 from gan_core.workspace import atomic_path
 
+HISTORY = "history"  # beside the latest checkpoint: the ones before it
 MetricsSink = Callable[[dict[str, float], int], None]
 # (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
 BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
 
 
-class TrainingDiverged(RuntimeError):
-    def __init__(self, step: int, losses: dict[str, float]) -> None:
+class TrainingDiverged(UserError):
+    """Non-finite losses or weights: the run stops, the last good checkpoint stays, nothing is registered."""
+
+    def __init__(self, step: int, losses: dict[str, float], checkpoint: Path, good_step: int) -> None:
         shown = ", ".join(f"{k}={v}" for k, v in losses.items())
-        super().__init__(f"training diverged by step {step}: non-finite loss ({shown})")
+        kept = f"the last good checkpoint (step {good_step}) is kept at {checkpoint}" if good_step else \
+            "no checkpoint was written"
+        super().__init__(f"training diverged by step {step}: non-finite loss ({shown}); {kept}. "
+                         f"Lower the learning rate or check the data.")
         self.step = step
         self.losses = losses
 
@@ -71,35 +79,71 @@ def train(
     checkpoint_path: Path,
     checkpoint_every: int,
     log_metrics: MetricsSink,
+    keep_checkpoints: int = 2,
+    resume: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train `variant` for `steps` steps on batches from its task (on the variant's device)."""
+    """Train `variant` for `steps` steps on batches from its task (on the variant's device).
+
+    `resume`: a checkpoint of this same training (same config, data and seed) to continue from: the result is
+    bit-identical (CPU) to a run never interrupted. `meta` is stored in every checkpoint (the caller's identity of
+    the training, e.g. its MLflow run id) and comes back in `resume["meta"]`.
+    """
+    variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
     stream = batches(variant.config.batch_size, sampler)
+    start = 0
+    if resume is None:  # a new training: checkpoints of an earlier one must not be mistaken for its own
+        checkpoint_path.unlink(missing_ok=True)
+        shutil.rmtree(checkpoint_path.parent / HISTORY, ignore_errors=True)
+    else:
+        variant.load_state_dict(resume["state"])
+        start = resume["step"]
+        # the batch order depends on the seed alone: replaying it is cheaper than saving the stream's position
+        for _ in range(start):
+            next(stream)
+        torch.set_rng_state(resume["rng"]["torch"])
+        if "cuda" in resume["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume["rng"]["cuda"])
     totals: dict[str, Tensor] = {}
     interval, means = 0, {}
+    good_step = start
     started = time.perf_counter()
-    progress = tqdm(range(1, steps + 1), desc=f"train {variant.name}", unit="step", disable=None)
+    progress = tqdm(range(start + 1, steps + 1), initial=start, total=steps, desc=f"train {variant.name}",
+                    unit="step", disable=None)
     for step in progress:
         for k, v in variant.train_step(next(stream)).items():
             totals[k] = totals[k] + v if k in totals else v
         interval += 1
-        if step % log_every == 0 or step == steps:
+        log_now = step % log_every == 0 or step == steps
+        checkpoint_now = step % checkpoint_every == 0 or step == steps
+        if log_now or checkpoint_now:
             # the only host sync of the interval: one stacked copy of the summed losses
             values = (torch.stack(list(totals.values())) / interval).tolist()
             means = dict(zip(totals, values))
             if not all(math.isfinite(v) for v in values):
-                raise TrainingDiverged(step, means)
+                raise TrainingDiverged(step, means, checkpoint_path, good_step)
+        if log_now:
             log_metrics(means, step)
             progress.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
             totals, interval = {}, 0
-        if step % checkpoint_every == 0 or step == steps:
-            save_checkpoint(checkpoint_path, variant, step, sampler)
+        if checkpoint_now:
+            state = variant.state_dict()
+            if not _all_finite(state):  # a finite loss can precede the update that broke the weights
+                raise TrainingDiverged(step, {"weights": math.nan}, checkpoint_path, good_step)
+            save_checkpoint(checkpoint_path, variant, step, state, meta or {}, keep_checkpoints, good_step)
+            good_step = step
     return TrainResult(steps=steps, final_losses=means, seconds=time.perf_counter() - started)
 
 
-def save_checkpoint(path: Path, variant: Variant, step: int, sampler: torch.Generator) -> None:
-    """Networks, optimizers, step and RNG states, written atomically (a crash leaves the previous file)."""
-    rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
+def save_checkpoint(path: Path, variant: Variant, step: int, state: dict[str, Any], meta: dict[str, Any],
+                    keep: int, previous_step: int) -> None:
+    """Networks, optimizers, step and RNG states, written atomically (a crash leaves the previous file).
+
+    `path` is always the latest; the `keep - 1` before it (the one at `previous_step` first) stay in `history/`
+    beside it as `step-<step>.pt`.
+    """
+    rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     payload = {
@@ -107,11 +151,28 @@ def save_checkpoint(path: Path, variant: Variant, step: int, sampler: torch.Gene
         "config": variant.config.model_dump(mode="json"),
         "spec": dataclasses.asdict(variant.spec),
         "step": step,
-        "state": variant.state_dict(),
+        "state": state,
         "rng": rng,
+        "meta": meta,
     }
+    history = path.parent / HISTORY
+    if path.is_file() and previous_step and keep > 1:
+        history.mkdir(exist_ok=True)
+        os.replace(path, history / f"step-{previous_step:08d}.pt")
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+    for old in sorted(history.glob("step-*.pt"))[:-(keep - 1) or None]:
+        old.unlink()
+
+
+def _all_finite(state: Any) -> bool:
+    if isinstance(state, Tensor):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(_all_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(_all_finite(v) for v in state)
+    return True
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -119,6 +180,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' not found; train the variant first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unpickling failure means the file is not one of our checkpoints
         raise UserError(f"'{path}' is not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or not {"variant", "config", "spec", "step", "state"} <= payload.keys():
+        raise UserError(f"'{path}' is not a checkpoint of this pipeline (expected a training checkpoint)")
+    return payload

@@ -19,6 +19,11 @@ class Workspace:
     def classifier(self) -> Path:
         return self.root / "models" / "classifier.pt"
 
+    @property
+    def sentence_cache(self) -> Path:
+        """Sentence vectors of caption sets (gan_core/text_encoder.py): a cache, neither versioned nor shipped."""
+        return self.root / ".cache" / "sentences"
+
     def model_dir(self, variant: str) -> Path:
         return self.root / "models" / variant
 

@@ -56,7 +56,11 @@ def test_bad_params_name_key_value_and_accepted(tmp_path, edit, expected):
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("- a\n- b\n", "expected a mapping"), ("shared: [unclosed\n", "not valid YAML"), ("variants: {}\n", "'variants'")],
+    [("- a\n- b\n", "expected a mapping"), ("shared: [unclosed\n", "not valid YAML"), ("variants: {}\n", "'variants'"),
+     ("just text\n", "expected a mapping"),
+     # a YAML bomb: nine levels of nine aliases would expand to 9^9 strings
+     ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n",
+      "alias '\\*a' at line 2: YAML aliases are not accepted")],
 )
 def test_malformed_files(tmp_path, content, expected):
     with pytest.raises(ParamsError, match=expected):

@@ -10,6 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from gan_core.config import load_params
 from gan_core.stages import register_variant
@@ -63,6 +64,8 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
     assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
     assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
+    pix2pix = metrics_of(workspace, "pix2pix")  # 100 tiny steps: far from bicubic yet, clearly past untrained
+    assert pix2pix["l1"] < 0.7 * pix2pix["l1_untrained"] and registrations["pix2pix"].metric == "l1"
     for output in ("samples/mlp/samples.png", "samples/cgan/samples.png", "reports/comparison.md",
                    "reports/comparison/generation.png",
                    "models/mlp/checkpoint.pt", "metrics/classifier.json"):
@@ -71,9 +74,11 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
     assert "![one row per variant, same seed](comparison/generation.png)" in report
     with get_client(sync_client=True) as prefect:
-        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])))
+        # the newest: other tests' flows share the session's Prefect server
+        latest = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])),
+                                        sort=ArtifactSort.CREATED_DESC, limit=1)[0]
     for name in ("mlp", "numpy", "dcgan", "cgan"):
-        assert f"| {name} |" in artifacts[0].data and f"| gan-{name} | 1 |" in artifacts[0].data
+        assert f"| {name} |" in latest.data and f"| gan-{name} | 1 |" in latest.data
 
     # the champions load in a fresh process and sample 8x8 images in [0, 1]; numpy's needs no torch at all
     for name, prelude in (("mlp", ""), ("numpy", NO_TORCH), ("dcgan", "")):
@@ -112,8 +117,9 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/samples.png"]
     assert run.data.metrics["coverage_real_floor"] == metrics_of(workspace, "mlp")["coverage_real_floor"]
     reports = client.search_runs([run.info.experiment_id], "tags.kind = 'report'", order_by=["attributes.start_time"])
-    assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {
-        "report/comparison.md", "report/generation.png"}
+    assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {"report/comparison.md"} | {
+        f"report/{task}.png" for task in ("generation", "paired_translation", "unpaired_translation", "vocoding",
+                                          "text_to_image")}
 
 
 def metrics_of(workspace, name: str) -> dict:
@@ -150,6 +156,18 @@ def test_dvc_repro_runs_then_is_a_noop_and_reproduces_metrics_bytes(tmp_path):
 
     second = cli(sys.executable, "-m", "dvc", "repro")
     assert "Running stage" not in second
+
+    # an evaluation that fails leaves no metrics; once fixed, `dvc repro` brings them back (re-run, or restored
+    # from DVC's run cache) without training again
+    broken = {**params, "evaluation": {**params["evaluation"], "kid_subsets": 0}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
+    failed = run_cli(sys.executable, "-m", "dvc", "repro", cwd=repo, check=False, MLFLOW_TRACKING_URI=store)
+    assert failed.returncode != 0 and "'evaluation.kid_subsets' = 0" in failed.stdout + failed.stderr
+    assert not (repo / "metrics" / "mlp.json").exists()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fixed = cli(sys.executable, "-m", "dvc", "repro")
+    assert "Running stage 'train@mlp'" not in fixed and "evaluate@mlp" in fixed
+    assert (repo / "metrics" / "mlp.json").read_bytes() == metrics["mlp.json"]
 
     cli(sys.executable, "-m", "dvc", "repro", "--force")
     assert {p.name: p.read_bytes() for p in (repo / "metrics").iterdir()} == metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 
 import pytest
@@ -16,12 +17,14 @@ from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
 
 
-def run(digits, tmp_path, steps=120, **config):
+def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("mlp", {**CONFIG, **config}, SPEC, torch.device("cpu"))
     logged = []
     result = train(gan, partial(image_batches, digits[0]), steps=steps, seed=0, log_every=50,
-                   checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=100, log_metrics=lambda values, step: logged.append((step, values)))
+                   checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=checkpoint_every,
+                   log_metrics=lambda values, step: logged.append((step, values)), resume=resume,
+                   meta={"run_id": "r1"})
     return gan, result, logged
 
 
@@ -31,8 +34,10 @@ def test_logs_interval_means_and_checkpoints_the_last_step(digits, tmp_path):
     assert set(logged[0][1]) == {"loss_d_fake", "loss_d_real", "loss_g"}
     assert result.final_losses == logged[-1][1]
     checkpoint = load_checkpoint(tmp_path / "ckpt.pt")
-    assert checkpoint["step"] == 120 and checkpoint["variant"] == "mlp"
-    assert set(checkpoint["rng"]) >= {"torch", "sampler"}
+    assert checkpoint["step"] == 120 and checkpoint["variant"] == "mlp" and checkpoint["meta"] == {"run_id": "r1"}
+    assert set(checkpoint["rng"]) >= {"torch"}
+    # keep_checkpoints = 2: the latest and, in history/, the one before it
+    assert [p.name for p in (tmp_path / "history").iterdir()] == ["step-00000100.pt"]
 
     restored = build_variant("mlp", checkpoint["config"], SPEC, torch.device("cpu"))
     restored.load_state_dict(checkpoint["state"])
@@ -49,17 +54,40 @@ def test_same_seed_same_parameters(digits, tmp_path):
         assert torch.equal(a, b)
 
 
-def test_divergence_stops_within_one_logging_interval(digits, tmp_path):
+def test_resuming_from_a_checkpoint_equals_never_stopping(digits, tmp_path):
+    straight, _, _ = run(digits, tmp_path / "straight", steps=150, checkpoint_every=60)
+    run(digits, tmp_path / "stopped", steps=60, checkpoint_every=60)  # as if killed right after step 60
+    checkpoint = load_checkpoint(tmp_path / "stopped" / "ckpt.pt")
+    resumed, result, logged = run(digits, tmp_path / "stopped", steps=150, checkpoint_every=60, resume=checkpoint)
+    assert [step for step, _ in logged] == [100, 150]
+    for name in ("G", "D"):
+        for a, b in zip(straight.nets[name].state_dict().values(), resumed.nets[name].state_dict().values()):
+            assert torch.equal(a, b)
+    assert load_checkpoint(tmp_path / "stopped" / "ckpt.pt")["step"] == 150
+
+
+def test_divergence_stops_within_one_logging_interval_and_keeps_the_last_good_checkpoint(digits, tmp_path):
+    run(digits, tmp_path, steps=60, checkpoint_every=60)
+    good = load_checkpoint(tmp_path / "ckpt.pt")
+    absurd = copy.deepcopy(good)  # an absurd learning rate from step 61 on
+    for optimizer in absurd["state"]["optims"].values():
+        optimizer["param_groups"][0]["lr"] = 1e30
     with pytest.raises(TrainingDiverged) as err:
-        run(digits, tmp_path, steps=400, lr=1e30)
-    assert err.value.step <= 100
-    assert "non-finite loss" in str(err.value)
+        run(digits, tmp_path, steps=400, checkpoint_every=60, resume=absurd)
+    assert 60 < err.value.step <= 100
+    assert "non-finite loss" in str(err.value) and "last good checkpoint (step 60)" in str(err.value)
+    kept = load_checkpoint(tmp_path / "ckpt.pt")
+    assert kept["step"] == 60 and all(torch.equal(a, b) for a, b in zip(
+        kept["state"]["nets"]["G"].values(), good["state"]["nets"]["G"].values()))
 
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="not a readable checkpoint"):
+        load_checkpoint(junk)
+    torch.save({"weights": torch.zeros(3)}, junk)  # a torch file, but not a training checkpoint
+    with pytest.raises(UserError, match="not a checkpoint of this pipeline"):
         load_checkpoint(junk)
 
 

@@ -1,9 +1,11 @@
 """Datasets: builders that write `data/<source>/` deterministically, and loaders that put a split on the device.
 
 Image source of the generation task: `digits` (bundled, default) or `folder` (a user's images), chosen by
-`data.source` in params.yaml. Bundled for the other tasks: `printed` (digits rendered from fonts). Speech of the
-vocoding task: `speech` (bundled eSpeak NG digits, default) or `fsdd` (a folder of recordings), chosen by
-`data.speech.source`. Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
+`data.source` in params.yaml. Bundled for the other tasks: `digits` and `printed` (digits rendered from fonts),
+`captions` (sentences describing the printed and handwritten digits). A user's paired images: `aligned`
+(`data.paired.source`); a user's unpaired ones: `unpaired` (trainA/ trainB/ testA/ testB/) when `data.unpaired` is
+set. Speech of the vocoding task: `speech` (bundled eSpeak NG digits, default) or `fsdd` (a folder of recordings),
+chosen by `data.speech.source`. Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import torch
 
 from gan_core.config import DataParams, SpeechParams
-from gan_core.data import digits, folder, fsdd, printed, speech
+from gan_core.data import aligned, captions, digits, folder, fsdd, printed, speech, unpaired
 from gan_core.data.audio_store import SpeechSet, read_speech_split
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.image_store import ImageBatch, ImageSet, ImageSpec, image_batches, read_split
@@ -31,8 +33,10 @@ def speech_source(params: DataParams) -> str:
 
 
 def source_names(params: DataParams) -> list[str]:
-    """The folders under `data/` that the pipeline reads: the image source, then every bundled source."""
-    return [params.source, printed.SUBDIR, speech_source(params)]
+    """The folders under `data/` that the pipeline reads: the image source, every bundled source, the user's others."""
+    names = list(dict.fromkeys([params.source, digits.SUBDIR, printed.SUBDIR, captions.SUBDIR, speech_source(params)]))
+    names += [aligned.SUBDIR] if params.paired.source == "aligned" else []
+    return names + ([unpaired.SUBDIR] if params.unpaired else [])
 
 
 def missing_sources(params: DataParams, root: Path) -> list[str]:
@@ -40,15 +44,21 @@ def missing_sources(params: DataParams, root: Path) -> list[str]:
 
 
 def build_data(params: DataParams, root: Path) -> Path:
-    """Write every source under `data/`: the bundled digits or the user's folder, and the bundled sources."""
+    """Write every source under `data/`: the bundled ones, and the user's folders that params.yaml names."""
     data_dir = root / params.dir
     if params.source == "folder":
         f = params.folder
         folder.build_folder(data_dir, root / f.path, f.image_size, f.channels, params.test_fraction, params.split_seed)
-    else:
-        digits.build_digits(data_dir, params.test_fraction, params.split_seed)
+    digits.build_digits(data_dir, params.test_fraction, params.split_seed)  # also domain A of unpaired translation
     printed.build_printed(data_dir, seed=params.split_seed, test_fraction=params.test_fraction)
+    captions.build_captions(data_dir, params.captions.seed, params.captions.phrasings_per_image)
     build_speech(params.speech, data_dir, root)
+    if params.paired.source == "aligned":
+        a = params.paired.aligned
+        aligned.build_aligned(data_dir, root / a.path, a.image_size, a.channels)
+    if params.unpaired:
+        u = params.unpaired
+        unpaired.build_unpaired(data_dir, root / u.path, u.image_size, u.channels)
     return data_dir
 
 

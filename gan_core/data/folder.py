@@ -21,7 +21,7 @@ MAX_VALUE = 255
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
@@ -29,11 +29,11 @@ def list_images(source: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """(file, label) pairs and class names: one class per subfolder holding images, else a single class."""
     if not source.is_dir():
         raise UserError(f"data.folder.path '{source}' is not a directory")
-    classes = sorted(d.name for d in source.iterdir() if d.is_dir() and _images_in(d))
+    classes = sorted(d.name for d in source.iterdir() if d.is_dir() and images_in(d))
     if classes:
-        files = [(f, label) for label, name in enumerate(classes) for f in _images_in(source / name)]
+        files = [(f, label) for label, name in enumerate(classes) for f in images_in(source / name)]
     else:
-        files, classes = [(f, 0) for f in _images_in(source)], [source.name]
+        files, classes = [(f, 0) for f in images_in(source)], [source.name]
     if not files:
         raise UserError(f"data.folder.path '{source}' holds no {'/'.join(EXTENSIONS)} images, "
                         "directly or in class subfolders")
@@ -48,18 +48,17 @@ def read_image(path: Path, mode: str) -> Image.Image:
         raise UserError(f"'{path}' is not a readable image ({' '.join(str(err).split())})") from None
 
 
-def build_folder(data_dir: Path, source: Path, image_size: int, channels: int, test_fraction: float,
-                 split_seed: int) -> Path:
-    files, classes = list_images(source)
+def read_images(files: list[Path], source: Path, image_size: int, channels: int) -> np.ndarray:
+    """uint8 pixels (N, H, W) grey or (N, C, H, W) of `files` (found under `source`), resized by the policy above."""
     mode = "L" if channels == 1 else "RGB"
     images, first_of_size = [], {}
-    for path, _ in files:
+    for path in files:
         image = read_image(path, mode)
         first_of_size.setdefault(image.size, path)
         if len(first_of_size) > 1:
-            shown = ", ".join(f"{w}x{h} ('{p.name}')" for (w, h), p in first_of_size.items())
+            shown = ", ".join(f"{w}x{h} ('{p.relative_to(source)}')" for (w, h), p in first_of_size.items())
             raise UserError(f"images in '{source}' have mixed sizes: {shown}; accepted: one square size for all "
-                            f"(they are resized to data.folder.image_size = {image_size})")
+                            f"(they are resized to image_size = {image_size})")
         images.append(image)
     width, height = images[0].size
     if width != height:
@@ -69,6 +68,13 @@ def build_folder(data_dir: Path, source: Path, image_size: int, channels: int, t
     pixels = np.stack([np.asarray(image, dtype=np.uint8) for image in images])
     if channels == 3:
         pixels = pixels.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    return pixels
+
+
+def build_folder(data_dir: Path, source: Path, image_size: int, channels: int, test_fraction: float,
+                 split_seed: int) -> Path:
+    files, classes = list_images(source)
+    pixels = read_images([path for path, _ in files], source, image_size, channels)
     labels = np.array([label for _, label in files], dtype=np.int64)
     manifest = pd.DataFrame({
         "index": np.arange(len(files)),

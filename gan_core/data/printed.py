@@ -31,6 +31,7 @@ from gan_core.data.image_store import ImageSet, read_split, stratified_split, wr
 
 SUBDIR = "printed"
 MAX_VALUE = 16      # images.npy: ink pixels per 4x4 block
+BITMAP_ARRAY = "bitmaps"  # bitmaps.npy
 BITMAP_MAX_VALUE = 1
 BITMAP_SIZE = 32
 BLOCK = 4
@@ -202,7 +203,7 @@ def build_printed(data_dir: Path, seed: int = 0, renders_per_digit: int = 20, te
     manifest.insert(0, "index", np.arange(len(rows)))
     stacked = np.stack(bitmaps)
     data_dir.mkdir(parents=True, exist_ok=True)
-    return write_image_store(data_dir / SUBDIR, uci_reduce(stacked), manifest, {"bitmaps": stacked})
+    return write_image_store(data_dir / SUBDIR, uci_reduce(stacked), manifest, {BITMAP_ARRAY: stacked})
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ class PrintedPairs:
 def read_printed(folder: Path, split: str, device: torch.device | str = "cpu") -> PrintedPairs:
     """One split of `data/printed/` as row-aligned 8x8 and 32x32 images on `device`."""
     return PrintedPairs(read_split(folder, split, MAX_VALUE, device),
-                        read_split(folder, split, BITMAP_MAX_VALUE, device, array="bitmaps"))
+                        read_split(folder, split, BITMAP_MAX_VALUE, device, array=BITMAP_ARRAY))
 
 
 def read_manifest(folder: Path) -> pd.DataFrame:

@@ -4,7 +4,8 @@ import importlib
 import pkgutil
 
 from gan_core.variants.base import (
-    GeneratorExport, ImageGenerator, TorchVariant, Variant, Vocoder, balanced_labels, build_variant,
+    GeneratorExport, ImageGenerator, TorchVariant, UnpairedTranslator, Variant, Vocoder, balanced_labels,
+    build_variant,
     get_variant_class, variant_names,
 )
 
@@ -13,6 +14,6 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "GeneratorExport", "ImageGenerator", "TorchVariant", "Variant", "Vocoder", "balanced_labels", "build_variant",
-    "get_variant_class", "variant_names",
+    "GeneratorExport", "ImageGenerator", "TorchVariant", "UnpairedTranslator", "Variant", "Vocoder",
+    "balanced_labels", "build_variant", "get_variant_class", "variant_names",
 ]

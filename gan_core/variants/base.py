@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +46,10 @@ class Variant(ABC):
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         """One optimisation step on a batch of the task's data; returns the losses as 0-d tensors (left on the
         device)."""
+
+    def set_total_steps(self, steps: int) -> None:
+        """Called by the train loop before the first step (and again on resume) with the run's total step count,
+        for schedules that depend on it (cyclegan's linear learning-rate decay); most variants ignore it."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -101,6 +105,20 @@ class ImageGenerator(Variant):
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         """`n` images (n, C, H, W) in [-1, 1] from the generator alone; `labels` (n,) for conditional variants."""
+
+
+Direction = Literal["AtoB", "BtoA"]
+
+
+class UnpairedTranslator(Variant):
+    """A variant of the unpaired translation task (gan_core/tasks/unpaired_translation.py): an image of domain A in,
+    the same image in domain B's style out, and back; trained without pairs."""
+
+    task = "unpaired_translation"
+
+    @abstractmethod
+    def translate(self, images: Tensor, direction: Direction) -> Tensor:
+        """Images (N, C, H, W) in [-1, 1] of the source domain -> their translations, same shape, in [-1, 1]."""
 
 
 class Vocoder(Variant):

@@ -31,6 +31,8 @@ from torch import Tensor, nn
 
 from gan_core.losses import discriminator_bce, generator_bce
 from gan_core.data import ImageBatch, ImageSpec
+from gan_core.optim import adam
+from gan_core.speed import autocast, place_nets
 from gan_core.variants.base import ImageGenerator, TorchVariant, balanced_labels, register
 from gan_core.variants.mlp import MLPConfig, discriminator_net, generator_net
 
@@ -64,17 +66,16 @@ class CGAN(TorchVariant, ImageGenerator):
     def __init__(self, config: CGANConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
         pixels, classes, hidden = math.prod(spec.image_shape), spec.num_classes, config.hidden
-        self.nets = {
-            "G": LabelConcat(generator_net(config.noise_dim + classes, hidden, pixels), classes).to(device),
-            "D": LabelConcat(discriminator_net(pixels + classes, hidden, config.leaky_slope), classes).to(device),
-        }
-        self.optims = {
-            k: torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, foreach=True)
-            for k, net in self.nets.items()
+        nets = {
+            "G": LabelConcat(generator_net(config.noise_dim + classes, hidden, pixels), classes),
+            "D": LabelConcat(discriminator_net(pixels + classes, hidden, config.leaky_slope), classes),
         }
         if config.generator_ema > 0:
-            # averaging G's iterates smooths the oscillation of GAN training (Yazici et al., ICLR 2019)
-            self.nets["G_ema"] = copy.deepcopy(self.nets["G"]).requires_grad_(False)
+            # averaging G's iterates smooths the oscillation of GAN training (Yazici et al., ICLR 2019); copied
+            # before placing, so a compiled G_ema runs its own weights
+            nets["G_ema"] = copy.deepcopy(nets["G"]).requires_grad_(False)
+        self.nets = place_nets(nets, config.speed, device)
+        self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device) for k in ("G", "D")}
 
     def _sampler(self) -> nn.Module:
         return self.nets.get("G_ema", self.nets["G"])
@@ -88,7 +89,7 @@ class CGAN(TorchVariant, ImageGenerator):
         z = torch.randn(b, self.config.noise_dim, device=self.device)
         g_labels = batch.labels
 
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.config.speed, self.device):
             fakes = self._generate(z, g_labels)
         images, labels = [batch.images, fakes], [batch.labels, g_labels]  # kinds (1) and (3)
         if w > 0:
@@ -96,20 +97,22 @@ class CGAN(TorchVariant, ImageGenerator):
             wrong = (batch.labels + torch.randint(1, classes, (b,), device=self.device)) % classes
             images.append(batch.images)
             labels.append(wrong)
-        logits = D(torch.cat(images), torch.cat(labels)).split(b)
-        losses = {"loss_d_real": discriminator_bce(logits[0], real=True),
-                  "loss_d_fake": discriminator_bce(logits[1], real=False)}
-        fake_side = losses["loss_d_fake"]
-        if w > 0:
-            losses["loss_d_wrong"] = discriminator_bce(logits[2], real=False)
-            fake_side = (fake_side + w * losses["loss_d_wrong"]) / (1 + w)
+        with autocast(self.config.speed, self.device):
+            logits = D(torch.cat(images), torch.cat(labels)).split(b)
+            losses = {"loss_d_real": discriminator_bce(logits[0], real=True),
+                      "loss_d_fake": discriminator_bce(logits[1], real=False)}
+            fake_side = losses["loss_d_fake"]
+            if w > 0:
+                losses["loss_d_wrong"] = discriminator_bce(logits[2], real=False)
+                fake_side = (fake_side + w * losses["loss_d_wrong"]) / (1 + w)
         self.optims["D"].zero_grad(set_to_none=True)
         (losses["loss_d_real"] + fake_side).backward()
         self.optims["D"].step()
 
         # G through D with target "real" for its labels; D frozen, as in the `mlp` step
         D.requires_grad_(False)
-        g_loss = generator_bce(D(self._generate(z, g_labels), g_labels), self.config.generator_loss)
+        with autocast(self.config.speed, self.device):
+            g_loss = generator_bce(D(self._generate(z, g_labels), g_labels), self.config.generator_loss)
         self.optims["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optims["G"].step()

@@ -33,6 +33,7 @@ from gan_core.audio import MelSpec
 from gan_core.config import UserError, VariantConfig
 from gan_core.data.segments import WaveMelBatch
 from gan_core.losses import feature_matching, hinge_discriminator, hinge_generator, multi_resolution_stft
+from gan_core.optim import adam
 from gan_core.variants.base import TorchVariant, Vocoder, register
 
 
@@ -173,7 +174,7 @@ class MelGAN(TorchVariant, Vocoder):
             "D": MultiScaleDiscriminator(c.discriminator_scales, c.discriminator_channels, c.discriminator_max_channels,
                                          c.discriminator_downsamplings, c.leaky_slope).to(device),
         }
-        self.optims = {k: torch.optim.Adam(net.parameters(), lr=c.lr, betas=c.betas) for k, net in self.nets.items()}
+        self.optims = {k: adam(net.parameters(), c.lr, c.betas, device) for k, net in self.nets.items()}
         self.steps_done = 0
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from gan_core.config import VariantConfig
 from gan_core.losses import GeneratorLoss, discriminator_bce, generator_bce
 from gan_core.data import ImageBatch, ImageSpec
+from gan_core.optim import adam
+from gan_core.speed import SpeedOptions, as_input, autocast, place_nets
 from gan_core.variants.base import ImageGenerator, TorchVariant
 
 
@@ -26,6 +28,7 @@ class UnconditionalConfig(VariantConfig):
     betas: tuple[float, float] = (0.5, 0.999)
     generator_loss: GeneratorLoss = "non_saturating"
     leaky_slope: float = Field(0.2, ge=0.0, lt=1.0)
+    speed: SpeedOptions = SpeedOptions()
 
 
 class UnconditionalGAN(TorchVariant, ImageGenerator):
@@ -33,12 +36,8 @@ class UnconditionalGAN(TorchVariant, ImageGenerator):
 
     def __init__(self, config: UnconditionalConfig, spec: ImageSpec, device: torch.device) -> None:
         super().__init__(config, spec, device)
-        self.nets = {k: net.to(device) for k, net in self.build_nets().items()}
-        # foreach Adam: one multi-tensor kernel per step instead of one per parameter
-        self.optims = {
-            k: torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, foreach=True)
-            for k, net in self.nets.items()
-        }
+        self.nets = place_nets(self.build_nets(), config.speed, device)
+        self.optims = {k: adam(net.parameters(), config.lr, config.betas, device) for k, net in self.nets.items()}
 
     @abstractmethod
     def build_nets(self) -> dict[str, nn.Module]:
@@ -53,7 +52,8 @@ class UnconditionalGAN(TorchVariant, ImageGenerator):
         """Images in the data's shape (B, C, H, W) -> D's logits (B, 1)."""
 
     def _d_update(self, images: Tensor, real: bool) -> Tensor:
-        loss = discriminator_bce(self.discriminate(images), real=real)
+        with autocast(self.config.speed, self.device):
+            loss = discriminator_bce(self.discriminate(images), real=real)
         self.optims["D"].zero_grad(set_to_none=True)
         loss.backward()
         self.optims["D"].step()
@@ -63,17 +63,18 @@ class UnconditionalGAN(TorchVariant, ImageGenerator):
         z = torch.randn(batch.images.shape[0], self.config.noise_dim, device=self.device)
 
         # (1) D on a batch of fakes, target 0 (G is not trained here: no graph through G)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.config.speed, self.device):
             fakes = self.generate(z)
         d_fake = self._d_update(fakes, real=False)
 
         # (2) D on a batch of reals, target 1
-        d_real = self._d_update(batch.images, real=True)
+        d_real = self._d_update(as_input(batch.images, self.config.speed), real=True)
 
         # (3) G through D with target "real"; D is frozen so its backward only carries the gradient to G
         D = self.nets["D"]
         D.requires_grad_(False)
-        g_loss = generator_bce(self.discriminate(self.generate(z)), self.config.generator_loss)
+        with autocast(self.config.speed, self.device):
+            g_loss = generator_bce(self.discriminate(self.generate(z)), self.config.generator_loss)
         self.optims["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optims["G"].step()

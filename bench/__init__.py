@@ -1,0 +1,1 @@
+"""Performance measurements of the pipeline (README, "Benchmarks"): never timed unit tests."""

@@ -1,0 +1,191 @@
+"""Text to image: a sentence in, a 32x32 digit out (variants: `stackgan`, which provides `generate_stages`).
+
+Data: the printed digits' 32x32 bitmaps with their captions (gan_core/data/text_images.py); the test split holds
+out whole fonts. Requests: `{"text": ["a thin sans-serif four", ...]}`, param `seed`; any sentence works (it is
+encoded by the same sentence encoder, shipped as a pip package with the model).
+
+Evaluation, by a classifier trained on the printed train split (its features give FID; it reads the 32x32 images
+averaged to 16x16, see `classifier_view`):
+- held-out captions: every test image described in the evaluation templates, which no training caption uses
+  (gan_core/data/captions.py); the images generated from them are scored by FID against the printed train split
+  (the floor: the real test images), and by digit accuracy (share read as the digit the caption names) and the
+  other metrics of gan_core/evaluate/image_metrics.py;
+- attribute agreement: caption pairs that differ only in weight (bold / light) or only in slant (italic /
+  upright), drawn with the same noise; the share of pairs where the bold image holds more ink, and where the
+  italic image leans further right (second-moment slant angle, as the handwritten captions measure it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+from torch import Tensor
+
+from gan_core.data.captions import EVALUATION_TEMPLATES, WORDS, Look, caption, measure_strokes
+from gan_core.data.image_store import ImageSet
+from gan_core.data.images import to_unit_range
+from gan_core.data.text_images import (
+    CaptionedImages, TextImageBatch, TextImageSpec, load_printed_captioned, text_image_batches,
+)
+from gan_core.evaluate.classifier import ImageClassifier, train_classifier
+from gan_core.evaluate.image_metrics import compare_to_reference, labelled_rows
+from gan_core.pyfunc_input import requested_texts
+from gan_core.tasks.base import Evaluation, Task, register_task
+from gan_core.text_encoder import ENCODER_PACKAGES, cached_encode, encode
+from gan_core.variants import Variant
+
+PAIRS_PER_LOOK = 2  # noise draws per (digit, look, template) in the attribute pairs
+SAMPLE_LOOKS = (  # rows of the samples image, each drawn by stage I and stage II for the digits 0-9
+    Look(weight="bold", slant="italic", family="serif"), Look(weight="light", slant="upright", family="sans"),
+    Look(weight="bold", slant="upright", family="mono"), Look(weight="light", slant="italic", family="serif"),
+)
+PREVIEW_LOOK = Look(weight="bold", slant="upright", family="serif")
+
+
+@register_task
+class TextToImage(Task):
+    name = "text_to_image"
+    Spec = TextImageSpec
+    score = "fid"
+    report_columns = {
+        "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "class_accuracy": "digit accuracy",
+        "bold_agreement": "bold > light ink", "italic_agreement": "italic > upright slant",
+    }
+    packages = ENCODER_PACKAGES
+
+    def split(self, name: str) -> CaptionedImages:
+        return load_printed_captioned(self.ws.root / self.params.data.dir, name, self.ws.sentence_cache, self.device)
+
+    @cached_property
+    def train_split(self) -> CaptionedImages:
+        return self.split("train")
+
+    def spec(self) -> TextImageSpec:
+        return self.train_split.spec
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[TextImageBatch]:
+        return text_image_batches(self.train_split, batch_size, generator)
+
+    def encode(self, sentences: list[str]) -> Tensor:
+        return torch.as_tensor(cached_encode(sentences, self.ws.sentence_cache)).to(self.device)
+
+    # ---- evaluation ---------------------------------------------------------------------------------------
+
+    def evaluate(self, trained: Variant, untrained: Variant, seed: int) -> Evaluation:
+        train_set, test_set = self.train_split, self.split("test")
+        reference = ImageSet(classifier_view(train_set.images), train_set.labels, num_classes=10)
+        classifier = self.classifier(reference, seed)
+        vectors = self.encode(held_out_captions(test_set, seed))
+        candidates = {"model": trained.generate(vectors, _generator(seed, self.device)),
+                      "real_floor": test_set.images,
+                      "untrained": untrained.generate(vectors, _generator(seed, self.device))}
+        candidates = {k: classifier_view(images) for k, images in candidates.items()}
+        requested = {k: test_set.labels for k in candidates}
+        scores = compare_to_reference(classifier, reference, candidates, self.params.evaluation, seed, requested)
+        metrics: dict[str, float | int] = {"n_samples": len(test_set)}
+        for metric, value in scores["model"].items():
+            metrics[metric] = value
+            metrics[f"{metric}_real_floor"] = scores["real_floor"][metric]
+            metrics[f"{metric}_untrained"] = scores["untrained"][metric]
+        for name, variant in (("", trained), ("_untrained", untrained)):
+            agreement = self.attribute_agreement(variant, seed)
+            metrics.update({f"{key}{name}": value for key, value in agreement.items()})
+        return Evaluation(metrics=metrics, images={"samples": self.stages_image(trained, seed)})
+
+    def classifier(self, reference: ImageSet, seed: int) -> ImageClassifier:
+        """A classifier of the printed train split (trained here: the pipeline's 8x8 one cannot read 32x32)."""
+        return train_classifier(reference, self.params.evaluation.printed_classifier, seed)
+
+    def attribute_agreement(self, variant: Variant, seed: int) -> dict[str, float]:
+        """Share of caption pairs differing only in weight (in slant) where the bold (italic) image has more ink
+        (leans further right); both images of a pair get the same noise."""
+        results = {}
+        for metric, attribute, (high, low), others in (
+            ("bold_agreement", "weight", ("bold", "light"), ("slant", WORDS["slant"].keys() - {"backslanted"})),
+            ("italic_agreement", "slant", ("italic", "upright"), ("weight", WORDS["weight"].keys())),
+        ):
+            pairs = [(Look(**{attribute: high, others[0]: other, "family": family}),
+                      Look(**{attribute: low, others[0]: other, "family": family}), digit, template, draw)
+                     for digit, other, family, template, draw in itertools.product(
+                         range(10), sorted(others[1]), ("serif", "sans", "mono"), EVALUATION_TEMPLATES,
+                         range(PAIRS_PER_LOOK))]
+            texts: tuple[list[str], list[str]] = ([], [])
+            for i, (high_look, low_look, digit, template, _) in enumerate(pairs):
+                for side, look in zip(texts, (high_look, low_look)):
+                    # one synonym stream per pair, the same for both: the captions differ in the one attribute word
+                    side.append(caption(digit, look, template, np.random.default_rng([seed, i])))
+            images = [to_unit_range(variant.generate(self.encode(side), _generator(seed, self.device)))[:, 0]
+                      for side in texts]
+            if attribute == "weight":
+                ordered = images[0].mean(dim=(1, 2)) > images[1].mean(dim=(1, 2))
+            else:
+                slants = [measure_strokes(side.cpu().numpy(), 1.0).slant_degrees for side in images]
+                ordered = torch.as_tensor(slants[0] > slants[1])
+            results[metric] = float(ordered.double().mean())
+        return results
+
+    def stages_image(self, variant: Variant, seed: int) -> Any:
+        """Stage I (enlarged) above stage II for a few looks, the digits 0-9 left to right."""
+        rows = {}
+        for look in SAMPLE_LOOKS:
+            texts = [caption(d, look, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+            low, high = variant.generate_stages(self.encode(texts), _generator(seed, self.device))
+            name = " ".join(v for v in (look.weight, look.slant, look.family) if v)
+            rows[f"I: {name}"] = to_unit_range(F.interpolate(low, size=high.shape[-1], mode="nearest"))
+            rows[f"II: {name}"] = to_unit_range(high)
+        return labelled_rows(rows, label_width=170)
+
+    def preview(self, variant: Variant, seed: int) -> Tensor:
+        texts = [caption(d, PREVIEW_LOOK, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+        return to_unit_range(variant.generate(self.encode(texts), _generator(seed, self.device)))
+
+    # ---- serving ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def signature(cls, spec: TextImageSpec) -> ModelSignature:
+        """`{"text": ["a thin sans-serif four", ...]}` in (one image per sentence), param `seed`; images
+        (n, C, 32, 32) float32 in [0, 1] out."""
+        return ModelSignature(
+            inputs=Schema([ColSpec(DataType.string, "text")]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *spec.image_shape))]),
+            params=ParamSchema([ParamSpec("seed", "long", 0)]),
+        )
+
+    @classmethod
+    def input_example(cls, spec: TextImageSpec) -> dict[str, Any]:
+        return {"text": ["a thin sans-serif four", "a bold italic serif seven"]}
+
+    @classmethod
+    def predict(cls, variant: Variant, model_input: pd.DataFrame | dict, params: dict[str, Any] | None) -> np.ndarray:
+        texts = requested_texts(model_input)
+        generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
+        return to_unit_range(variant.generate(torch.as_tensor(encode(texts)), generator)).numpy()
+
+
+def held_out_captions(data: CaptionedImages, seed: int) -> list[str]:
+    """One caption per image of `data`, naming its digit and look in an evaluation template (never trained on)."""
+    firsts = data.captions.iloc[data.first.cpu().numpy()]
+    rng = np.random.default_rng(seed)
+    looks = [Look(**{k: (None if pd.isna(v) else v) for k, v in row.items()})
+             for row in firsts[list(Look.__dataclass_fields__)].to_dict(orient="records")]
+    return [caption(int(label), look, EVALUATION_TEMPLATES[i % len(EVALUATION_TEMPLATES)], rng)
+            for i, (label, look) in enumerate(zip(firsts["label"], looks))]
+
+
+def classifier_view(images: Tensor) -> Tensor:
+    """What the metrics' classifier reads: the 32x32 images averaged to 16x16 (2x2 means). The digit survives;
+    its convolutions cost 4x less, which decides the evaluation's time on CPU (FID's features, 5,400 images)."""
+    return F.avg_pool2d(images, 2)
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
