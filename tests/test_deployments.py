@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 import time
 from contextlib import ExitStack
@@ -121,7 +122,7 @@ def test_weekly_retrain_deployment_trains_on_gpu_workers_and_skips_unchanged_tra
           f"worker pickup {pickup_seconds:.2f} s")
 
     for name in VARIANTS:  # the pipeline registered what it trained
-        [version] = MlflowClient().search_model_versions(f"name='gan-{name}'")
+        [version] = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).search_model_versions(f"name='gan-{name}'")
         assert (version.status, version.run_id) == ("READY", registered[name])
 
 

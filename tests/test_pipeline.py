@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -105,7 +106,7 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert second.version == 2
     assert second.metric == "fid"
     assert second.champion_version == (2 if second.score < first.score else 1)
-    client = MlflowClient()
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # explicit: other tests may set a global URI
     assert len(client.search_model_versions("name='gan-mlp'")) == 2
     assert int(client.get_model_version_by_alias("gan-mlp", "champion").version) == second.champion_version
 

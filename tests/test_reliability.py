@@ -108,7 +108,7 @@ def test_divergence_fails_that_variant_alone_and_a_retried_registration_adds_not
     message = str(err.value)
     assert message.startswith("mlp: training diverged by step") and "non-finite loss (loss_d_fake=" in message
 
-    client = MlflowClient()
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # explicit: other tests may set a global URI
     runs = {r.data.tags["variant"]: r for r in client.search_runs(
         [client.get_experiment_by_name("gan-pipeline").experiment_id], "tags.variant != 'theory'")
         if "variant" in r.data.tags}
