@@ -85,11 +85,10 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
         for net in self.nets.values():
             net.apply(init_weights).to(device)
 
-        def adam(*names: str) -> torch.optim.Adam:
-            params = [p for name in names for p in self.nets[name].parameters()]
-            return adam(params, config.lr, config.betas, device)
+        def optimizer_of(*names: str) -> torch.optim.Adam:
+            return adam([p for name in names for p in self.nets[name].parameters()], config.lr, config.betas, device)
 
-        self.optims = {"G": adam("G_AB", "G_BA"), "D": adam("D_A", "D_B")}
+        self.optims = {"G": optimizer_of("G_AB", "G_BA"), "D": optimizer_of("D_A", "D_B")}
         self.total_steps: int | None = None  # set by the train loop; until then the learning rate stays constant
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda step: self._lr_factor(step))
                            for k, o in self.optims.items()}
