@@ -221,8 +221,8 @@ class Registration:
 
 
 def register_generator(run_id: str, model_uri: str, variant: str, metric: str, score: float) -> Registration:
-    """Register the run's generator model (once) and move `champion` to it only if its score (`metric`, lower is
-    better) beats the champion's."""
+    """Register the run's generator model (once) and point `champion` at the version with the best score (`metric`,
+    lower is better)."""
     client = MlflowClient()
     name = registered_name(variant)
     try:
@@ -236,14 +236,17 @@ def register_generator(run_id: str, model_uri: str, variant: str, metric: str, s
     else:
         version = mlflow.register_model(model_uri, name, tags={"score": repr(score), "score_metric": metric})
         created = True
-    champion_version = int(version.version)
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        champion = None
-    if champion is not None and int(champion.version) != int(version.version):
-        if float(champion.tags.get("score", "inf")) <= score:
-            champion_version = int(champion.version)
-    if champion is None or int(champion.version) != champion_version:
+    # champion = the best score over all versions; re-checked after each move, so registrations racing from several
+    # machines settle on the best one (a writer that moved it on a stale view sees the newer version and corrects)
+    for _ in range(10):
+        best = min(client.search_model_versions(f"name='{name}'"),
+                   key=lambda v: (float(v.tags.get("score", "inf")), int(v.version)))
+        champion_version = int(best.version)
+        try:
+            current = int(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            current = None
+        if current == champion_version:
+            break
         client.set_registered_model_alias(name, CHAMPION, champion_version)
     return Registration(name, int(version.version), metric, score, champion_version, created)
