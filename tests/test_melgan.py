@@ -150,14 +150,26 @@ def test_registered_vocoder_round_trips_and_answers_bad_requests_with_4xx(task, 
     assert wave.dtype == np.float32 and wave.shape == (mel.shape[1] * spec.hop_length,)
     np.testing.assert_allclose(wave, melgan.vocode(mel[None])[0].numpy(), atol=1e-5)
 
-    too_long = int(MAX_REQUEST_SECONDS * spec.sample_rate / spec.hop_length) + 2
+    # a recording to re-vocode: its own mel is taken; at another rate it is resampled first
+    original = task.split("test").waves[0]
+    wave = served.predict({"wave": original.tolist()})
+    assert wave.shape == original.shape
+    np.testing.assert_allclose(wave, melgan.vocode(mel[None])[0, :len(original)].numpy(), atol=1e-5)
+    half_rate = original[::2]
+    assert served.predict({"wave": half_rate.tolist(), "sample_rate": 8000}).shape == (2 * len(half_rate),)
+
+    max_frames = int(MAX_REQUEST_SECONDS * spec.sample_rate / spec.hop_length) + 1
     silence = float(np.log(LOG_FLOOR))
     for request, message in [
         ({"mel": [[silence] * 4] * 40}, "has 40 mel bands; this vocoder takes 80"),
         ({"mel": [[silence] * 4, [silence] * 3] * 40}, "not a rectangular array"),
         ({"mel": [[]] * 80}, "has shape [80, 0]"),
-        ({"mel": [[silence] * too_long] * 80}, f"at most {too_long - 1} frames ({MAX_REQUEST_SECONDS} s)"),
+        ({"mel": [[silence] * (max_frames + 1)] * 80}, f"1 to {max_frames} frames ({MAX_REQUEST_SECONDS} s)"),
         ({"mel": [[float("nan")] * 4] * 80}, "NaN or infinite"),
+        ({"wave": [0.0, 2.0]}, "'wave' values lie in [0, 2]"),
+        ({"wave": [0.0] * 10, "sample_rate": 4000}, "'sample_rate' = 4000 is not accepted"),
+        ({"wave": [0.0] * 10, "mel": [[silence] * 4] * 80}, "send one of 'mel'"),
+        ({}, "send one of 'mel'"),
     ]:
         with pytest.raises(MlflowException, match=re.escape(message)) as raised:
             served.predict(request)

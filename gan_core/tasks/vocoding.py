@@ -13,7 +13,8 @@ also for an untrained G:
 - `real_time_factor_cpu` (and `_gpu` with CUDA): seconds of audio vocoded per second of compute (> 1: faster
   than real time), on `real_time_factor_cpu_threads` threads.
 Pictures: `samples` shows the mels of a few held-out digits, original above vocoded; sounds: those digits,
-original and vocoded. Requests: `{"mel": [[...], ...]}`, one (n_mels, frames) log-mel, answered with the wave.
+original and vocoded. Requests: `{"mel": [[...], ...]}`, one (n_mels, frames) log-mel, answered with the wave;
+or `{"wave": [...], "sample_rate": 8000}`, a recording (resampled to the vocoder's rate) to re-vocode from its mel.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ import pandas as pd
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from mlflow.exceptions import MlflowException
+import soxr
 from mlflow.models import ModelSignature
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import Array
 from PIL import Image
@@ -39,6 +39,7 @@ from gan_core.data import SpeechSet, load_speech_split
 from gan_core.data.segments import WaveMelBatch, wave_mel_batches
 from gan_core.evaluate.speech_classifier import speech_accuracy, train_speech_classifier
 from gan_core.losses import multi_resolution_stft
+from gan_core.pyfunc_input import invalid_request, requested_mel, requested_wave
 from gan_core.tasks.base import Evaluation, Task, register_task
 from gan_core.variants import Vocoder, build_variant
 
@@ -124,9 +125,14 @@ class Vocoding(Task):
 
     @classmethod
     def signature(cls, spec: MelSpec) -> ModelSignature:
-        """`{"mel": [[...], ...]}`: one log-mel (n_mels rows of frames) in; the wave (frames * hop,) float32 out."""
-        return ModelSignature(inputs=Schema([ColSpec(Array(Array(DataType.double)), "mel")]),
-                              outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))]))
+        """One of `mel` (a log-mel: n_mels rows of frames) or `wave` (samples at `sample_rate`, default the vocoder's,
+        to re-vocode) in; the wave float32 out: frames * hop samples, or as long as the wave sent."""
+        return ModelSignature(
+            inputs=Schema([ColSpec(Array(Array(DataType.double)), "mel", required=False),
+                           ColSpec(Array(DataType.double), "wave", required=False),
+                           ColSpec(DataType.long, "sample_rate", required=False)]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))]),
+        )
 
     @classmethod
     def input_example(cls, spec: MelSpec) -> dict[str, Any]:
@@ -134,36 +140,21 @@ class Vocoding(Task):
 
     @classmethod
     def predict(cls, variant: Vocoder, model_input: pd.DataFrame | dict, params: dict[str, Any] | None) -> np.ndarray:
-        mel = requested_mel(model_input, variant.spec)
-        return variant.vocode(torch.from_numpy(mel)[None])[0].cpu().numpy()
-
-
-def requested_mel(model_input: pd.DataFrame | dict, spec: MelSpec) -> np.ndarray:
-    """The request's one log-mel as float32 (n_mels, frames); anything else is INVALID_PARAMETER_VALUE (a 4xx)."""
-    values = model_input.to_dict(orient="list") if isinstance(model_input, pd.DataFrame) else dict(model_input)
-    mel = values.get("mel")
-    if isinstance(model_input, pd.DataFrame):
-        if len(mel) != 1:
-            raise _invalid(f"'mel' holds {len(mel)} spectrograms; accepted: one (n_mels, frames) log-mel per request")
-        mel = mel[0]
-    try:
-        array = np.asarray(mel, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise _invalid("'mel' is not a rectangular array of numbers; accepted: n_mels lists of equally many "
-                       "frames") from None
-    max_frames = spec.frames(MAX_REQUEST_SECONDS * spec.sample_rate)
-    if array.ndim != 2 or array.size == 0:
-        raise _invalid(f"'mel' has shape {list(array.shape)}; accepted: one log-mel of shape "
-                       f"[{spec.n_mels}, frames], 1 to {max_frames} frames")
-    if array.shape[0] != spec.n_mels:
-        raise _invalid(f"'mel' has {array.shape[0]} mel bands; this vocoder takes {spec.n_mels} (shape "
-                       f"[{spec.n_mels}, frames], from gan_core.audio.log_mel at {spec.sample_rate} Hz)")
-    if array.shape[1] > max_frames:
-        raise _invalid(f"'mel' has {array.shape[1]} frames ({array.shape[1] * spec.hop_length / spec.sample_rate:.1f}"
-                       f" s of audio); accepted: at most {max_frames} frames ({MAX_REQUEST_SECONDS} s) per request")
-    if not np.isfinite(array).all():
-        raise _invalid("'mel' holds NaN or infinite values; accepted: finite log-mel values")
-    return array
+        spec = variant.spec
+        mel = requested_mel(model_input, spec.n_mels, spec.frames(MAX_REQUEST_SECONDS * spec.sample_rate),
+                            MAX_REQUEST_SECONDS)
+        wave = requested_wave(model_input, spec.sample_rate, MAX_REQUEST_SECONDS)
+        if (mel is None) == (wave is None):
+            raise invalid_request("send one of 'mel' (a log-mel, [n_mels, frames]) or 'wave' (samples in [-1, 1], "
+                                  "with an optional 'sample_rate') per request")
+        if mel is not None:
+            return variant.vocode(torch.from_numpy(mel)[None])[0].cpu().numpy()
+        samples, rate = wave
+        if rate != spec.sample_rate:
+            samples = soxr.resample(samples, rate, spec.sample_rate, quality="HQ").astype(np.float32)
+        resynthesised = vocode_utterance(variant, log_mel(torch.from_numpy(samples).to(variant.device), spec),
+                                         len(samples))
+        return resynthesised.cpu().numpy()
 
 
 def vocode_utterance(variant: Vocoder, mel: Tensor, samples: int) -> Tensor:
@@ -221,6 +212,3 @@ def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
