@@ -13,7 +13,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 
 from gan_core import stages
-from gan_core.config import load_params
+from gan_core.config import UserError, load_params
 from gan_core.data import ImageSet
 from gan_core.data.unpaired import unpaired_batches
 from gan_core.tasks import get_task
@@ -123,6 +123,11 @@ def test_a_users_junyanz_folders_are_the_domains_and_evaluation_skips_labels(wor
     task = Translation(params, ws, torch.device("cpu"))
     a, b = task.domains("train")
     assert (len(a), len(b)) == (12, 14) and task.spec().image_shape == (1, 8, 8)
+    assert task.spec().num_classes == 0  # the domain is these images' only label
+    assert params.variant("cyclegan").semantic_weight > 0  # params.yaml's default
+    with pytest.raises(UserError, match="variants.cyclegan.semantic_weight > 0 needs images with classes"):
+        stages.train_variant(params, ws, "cyclegan", data_md5="test")
+    assert not ws.model_dir("cyclegan").exists()  # refused before anything was written
     evaluation = task.evaluate(tiny_translator, tiny_translator, seed=0)
     assert evaluation.metrics["n_a"] == evaluation.metrics["n_b"] == 4
     assert not any(key.startswith("label_preservation") for key in evaluation.metrics)

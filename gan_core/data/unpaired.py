@@ -34,14 +34,19 @@ FOLDERS = {(split, domain): f"{split}{domain}" for split in ("train", "test") fo
 class UnpairedBatch:
     a: Tensor  # (B, C, H, W) in [-1, 1], domain A
     b: Tensor  # (B, C, H, W) in [-1, 1], domain B; row i has no relation to row i of `a`
+    # each image's class when the domains share classes (the bundled digits), else None (a user's folders)
+    labels_a: Tensor | None = None
+    labels_b: Tensor | None = None
 
 
-def unpaired_batches(a: ImageSet, b: ImageSet, batch_size: int, generator: torch.Generator) -> Iterator[UnpairedBatch]:
+def unpaired_batches(a: ImageSet, b: ImageSet, batch_size: int, generator: torch.Generator,
+                     with_labels: bool = False) -> Iterator[UnpairedBatch]:
     """Endless batches of A and B, each domain shuffled on its own (its own epochs and permutations, both drawn from
-    `generator`), so no index ties an image of A to one of B."""
+    `generator`), so no index ties an image of A to one of B; `with_labels`: each image's class comes along."""
     for idx_a, idx_b in zip(shuffled_batches(len(a), batch_size, generator),
                             shuffled_batches(len(b), batch_size, generator)):
-        yield UnpairedBatch(a.images[idx_a], b.images[idx_b])
+        labels = (a.labels[idx_a], b.labels[idx_b]) if with_labels else (None, None)
+        yield UnpairedBatch(a.images[idx_a], b.images[idx_b], *labels)
 
 
 def build_unpaired(data_dir: Path, source: Path, image_size: int, channels: int) -> Path:

@@ -74,11 +74,12 @@ class UnpairedTranslation(Task):
         return self.params.data.unpaired is None
 
     def spec(self) -> ImageSpec:
+        """The images' shape, and their classes: 0 for a user's folders (their only label is the domain)."""
         a, _ = self.domains("train")
-        return a.spec
+        return ImageSpec(a.spec.image_shape, a.num_classes if self.labelled else 0)
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[UnpairedBatch]:
-        return unpaired_batches(*self.domains("train"), batch_size, generator)
+        return unpaired_batches(*self.domains("train"), batch_size, generator, with_labels=self.labelled)
 
     def evaluate(self, trained: UnpairedTranslator, untrained: UnpairedTranslator, seed: int) -> Evaluation:
         train_a, train_b = self.domains("train")

@@ -8,13 +8,22 @@ One step, as in the paper (LSGAN loss, gan_core/losses.py: least_squares):
   G (D frozen):  adversarial  LS(D_B(G_AB(a)), 1) + LS(D_A(G_BA(b)), 1)
                  + cycle      cycle_weight * (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1)
                  + identity   identity_weight * cycle_weight * (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)
+                 [+ semantic  semantic_weight * (CE(C(G_AB(a)), class of a) + CE(C(G_BA(b)), class of b))]
   D_A, D_B:      (LS(D(real), 1) + LS(D(pooled fake), 0)) / 2, the fakes drawn through an image history pool
+  [C:            CE(C(real a and b), their classes)]
 Adam for both generators together and both discriminators together; the learning rate is constant, then decays
 linearly to 0 from `decay_start_fraction` of the run (the paper: 100 epochs constant, 100 decaying).
 
 Sizes are scaled to the images: the generator keeps a bottleneck of at least 4x4, the PatchGAN uses
 `min(3, log2(size) - 2)` stride-2 layers (8 px: 1, each of its 2x2 logits sees a 16x16 window; 256 px: the
 paper's 3, 70x70 patches).
+
+The bracketed terms are off by default (`semantic_weight: 0`, the paper's CycleGAN). Cycle consistency is met just
+as well by an invertible relabelling (every 1 drawn as a 2, every 2 drawn back as a 1) as by keeping the content,
+and on the digits it often is. CyCADA (Hoffman et al., ICML 2018) adds a semantic-consistency loss: a classifier C
+must read a translation as the class of its source. Here C learns the classes from real images of both domains,
+never from translations, so G can only satisfy it by drawing digits that read as that class. This needs images with
+classes in both domains (the bundled digits); a user's trainA/ trainB/ folders have none.
 """
 
 from __future__ import annotations
@@ -51,6 +60,16 @@ class CycleGANConfig(VariantConfig):
     identity_weight: float = Field(0.5, ge=0.0)  # the identity loss weighs identity_weight * cycle_weight
     pool_size: int = Field(50, ge=0)  # images in each history pool; 0: D sees only the latest fakes
     decay_start_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of the steps before the linear LR decay
+    semantic_weight: float = Field(0.0, ge=0.0)  # CyCADA's semantic-consistency loss (module docstring); 0: off
+
+
+def class_reader(channels: int, num_classes: int) -> nn.Sequential:
+    """C of the semantic-consistency loss: a small CNN, image -> class logits (any image size)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 3, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64 * 2 * 2, num_classes),
+    )
 
 
 def init_weights(module: nn.Module) -> None:
@@ -92,6 +111,12 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
         self.total_steps: int | None = None  # set by the train loop; until then the learning rate stays constant
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda step: self._lr_factor(step))
                            for k, o in self.optims.items()}
+        if config.semantic_weight > 0:
+            if spec.num_classes < 2:
+                raise UserError("variants.cyclegan.semantic_weight > 0 needs images with classes in both domains "
+                                "(the bundled digits); a user's trainA/ trainB/ folders have none: set it to 0")
+            self.nets["C"] = class_reader(channels, spec.num_classes).to(device)
+            self.optims["C"] = optimizer_of("C")  # constant learning rate: C only has to keep up with the data
         # the pools' seeds come from torch's seeded global stream, so one run seed fixes them too
         self.pools = {k: ImagePool(config.pool_size, int(torch.randint(2**62, ()).item())) for k in ("A", "B")}
 
@@ -121,6 +146,13 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
             else (torch.zeros((), device=self.device),) * 2
         g_ab, g_ba = least_squares(D_B(fake_b), real=True), least_squares(D_A(fake_a), real=True)
         g_loss = g_ab + g_ba + c.cycle_weight * (sum(cycle) + c.identity_weight * sum(identity))
+        losses = {}
+        if "C" in self.nets:
+            self.nets["C"].requires_grad_(False)
+            semantic = (F.cross_entropy(self.nets["C"](fake_b), batch.labels_a)
+                        + F.cross_entropy(self.nets["C"](fake_a), batch.labels_b))
+            g_loss = g_loss + c.semantic_weight * semantic
+            losses["loss_semantic"] = (semantic / 2).detach()
         self.optims["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optims["G"].step()
@@ -135,9 +167,18 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
         (d_a + d_b).backward()
         self.optims["D"].step()
 
+        if "C" in self.nets:  # C learns the classes from real images only
+            self.nets["C"].requires_grad_(True)
+            logits = self.nets["C"](torch.cat([real_a, real_b]))
+            loss_c = F.cross_entropy(logits, torch.cat([batch.labels_a, batch.labels_b]))
+            self.optims["C"].zero_grad(set_to_none=True)
+            loss_c.backward()
+            self.optims["C"].step()
+            losses["loss_classifier"] = loss_c.detach()
+
         for scheduler in self.schedulers.values():
             scheduler.step()
-        return {
+        return {**losses,
             "loss_d_a": d_a.detach(), "loss_d_b": d_b.detach(),
             "loss_g_ab": g_ab.detach(), "loss_g_ba": g_ba.detach(),
             "loss_cycle": (sum(cycle) / 2).detach(),  # mean L1 of the two round trips, unweighted
