@@ -120,6 +120,7 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
                     memory = peak_memory(device, rss_before)
 
     product = build(PRODUCT)
+    product.set_total_steps(steps)
     stream = task.batches(product.config.batch_size, torch.Generator(device=device).manual_seed(params.shared.seed))
     for _ in range(2):
         product.train_step(next(stream))

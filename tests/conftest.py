@@ -53,7 +53,7 @@ TINY = {
     ("variants", "melgan", "generator_channels"): 32,
     ("variants", "melgan", "discriminator_channels"): 4,
     ("variants", "melgan", "discriminator_max_channels"): 16,
-    ("variants", "melgan", "discriminator_start"): 20,  # 20 steps of G alone, then 10 with D
+    ("variants", "melgan", "warm_up_fraction"): 0.67,  # 20 steps of G alone, then 10 with D
     ("variants", "stackgan", "steps", "quick"): 300,
     ("variants", "stackgan", "lr"): 1e-3,  # digit accuracy after 300 tiny steps: 0.71 (0.23 at 2e-4)
     ("variants", "stackgan", "generator_channels"): 8,

@@ -102,20 +102,27 @@ def test_tiny_training_lowers_the_mel_distance(task):
 
 
 def test_warm_up_trains_g_alone_then_d_joins_and_the_count_survives_a_checkpoint(task):
-    melgan = build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2}, task.spec(), torch.device("cpu"))
+    config = {**TINY_MELGAN, "warm_up_fraction": 0.5, "warm_up_lr": 3e-3}
+    melgan = build_variant("melgan", config, task.spec(), torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="call set_total_steps"):
+        melgan.train_step(None)
+    melgan.set_total_steps(4)
     stream = task.batches(4, torch.Generator().manual_seed(0))
     d_before = [p.clone() for p in melgan.nets["D"].parameters()]
     g_before = [p.clone() for p in melgan.nets["G"].parameters()]
     for _ in range(2):
         losses = melgan.train_step(next(stream))
+        assert melgan.optims["G"].param_groups[0]["lr"] == 3e-3
     assert losses["loss_d"] == 0 and losses["loss_stft"] > 0
     assert all(torch.equal(a, b) for a, b in zip(d_before, melgan.nets["D"].parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(g_before, melgan.nets["G"].parameters()))
-    resumed = build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2}, task.spec(), torch.device("cpu"))
+    resumed = build_variant("melgan", config, task.spec(), torch.device("cpu"))
     resumed.load_state_dict(melgan.state_dict())
+    resumed.set_total_steps(4)
     assert resumed.train_step(next(stream))["loss_d"] > 0  # step 3: D has joined
+    assert [o.param_groups[0]["lr"] for o in resumed.optims.values()] == [TINY_MELGAN["lr"]] * 2
     with pytest.raises(ValueError, match="set stft_loss_weight > 0"):
-        build_variant("melgan", {**TINY_MELGAN, "discriminator_start": 2, "stft_loss_weight": 0}, task.spec(),
+        build_variant("melgan", {**TINY_MELGAN, "warm_up_fraction": 0.5, "stft_loss_weight": 0}, task.spec(),
                       torch.device("cpu"))
 
 

@@ -14,8 +14,9 @@ Weight norm on every convolution, weights drawn N(0, 0.02) before it (the paper'
 One step (the paper's): D descends the hinge loss on real waves and G's waves of their mels; then G descends
 -D(G(s)) + feature_matching_weight x L1 between D's features of real and generated waves, on every scale,
 (+ stft_loss_weight x Parallel WaveGAN's multi-resolution STFT loss when set). Adam 1e-4, betas (0.5, 0.9).
-With `discriminator_start` = S > 0, the first S steps train G alone on the MR-STFT loss (Parallel WaveGAN's
-warm-up): measured here, G follows its mel far sooner that way than under D from the first step.
+With `warm_up_fraction` > 0, that share of the run's steps trains G alone on the MR-STFT loss (Parallel
+WaveGAN's warm-up, here at `warm_up_lr` when set), then D joins: measured here, G follows its mel far sooner that
+way than under D from the first step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -50,16 +51,18 @@ class MelGANConfig(VariantConfig):
     discriminator_downsamplings: PositiveInt = 4  # grouped stride-4 convolutions
     feature_matching_weight: NonNegativeFloat = 10.0  # lambda
     stft_loss_weight: NonNegativeFloat = 0.0  # multi-resolution STFT loss in G's (Yamamoto et al. 2020); 0: off
-    # steps of G alone on the MR-STFT loss before D joins (Yamamoto et al. start D late; MelGAN: 0, from the start)
-    discriminator_start: NonNegativeInt = 0
+    # share of the run's steps that train G alone on the MR-STFT loss before D joins (Yamamoto et al. start D late;
+    # MelGAN: 0, D from the first step)
+    warm_up_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     lr: PositiveFloat = 1e-4
+    warm_up_lr: PositiveFloat | None = None  # G's learning rate during the warm-up; None: lr
     betas: tuple[float, float] = Field((0.5, 0.9))
     leaky_slope: PositiveFloat = 0.2
 
     @model_validator(mode="after")
     def _warm_up_has_a_loss(self) -> MelGANConfig:
-        if self.discriminator_start and not self.stft_loss_weight:
-            raise ValueError("discriminator_start > 0 trains G on the MR-STFT loss alone: set stft_loss_weight > 0")
+        if self.warm_up_fraction and not self.stft_loss_weight:
+            raise ValueError("warm_up_fraction > 0 trains G on the MR-STFT loss alone: set stft_loss_weight > 0")
         return self
 
 
@@ -175,7 +178,13 @@ class MelGAN(TorchVariant, Vocoder):
                                          c.discriminator_downsamplings, c.leaky_slope).to(device),
         }
         self.optims = {k: adam(net.parameters(), c.lr, c.betas, device) for k, net in self.nets.items()}
+        if c.warm_up_fraction and c.warm_up_lr:
+            self._set_g_lr(c.warm_up_lr)
         self.steps_done = 0
+        self.warm_up_steps: int | None = None if c.warm_up_fraction else 0  # known once the run's length is
+
+    def set_total_steps(self, steps: int) -> None:
+        self.warm_up_steps = round(self.config.warm_up_fraction * steps)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "steps_done": self.steps_done}
@@ -185,9 +194,13 @@ class MelGAN(TorchVariant, Vocoder):
         self.steps_done = state["steps_done"]
 
     def train_step(self, batch: WaveMelBatch) -> dict[str, Tensor]:
+        if self.warm_up_steps is None:
+            raise RuntimeError("melgan's warm-up is a share of the run: call set_total_steps(steps) before training")
         self.steps_done += 1
-        if self.steps_done <= self.config.discriminator_start:
+        if self.steps_done <= self.warm_up_steps:
             return self._warm_up_step(batch)
+        if self.steps_done == self.warm_up_steps + 1:
+            self._set_g_lr(self.config.lr)  # the warm-up's rate ends when D joins
         G, D = self.nets["G"], self.nets["D"]
         fake = G(batch.mel)
 
@@ -215,6 +228,10 @@ class MelGAN(TorchVariant, Vocoder):
         loss_g.backward()
         self.optims["G"].step()
         return losses
+
+    def _set_g_lr(self, lr: float) -> None:
+        for group in self.optims["G"].param_groups:
+            group["lr"] = lr
 
     def _warm_up_step(self, batch: WaveMelBatch) -> dict[str, Tensor]:
         """G alone on the MR-STFT loss; D's losses read 0 until it starts."""
