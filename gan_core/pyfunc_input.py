@@ -68,7 +68,7 @@ def requested_batch(model_input: Request, variant: str, conditional: bool, num_c
     n = requested_count(model_input, default=DEFAULT_SAMPLES_PER_REQUEST if labels is None else len(labels))
     if labels is not None and n != len(labels):
         raise invalid_request(f"'n' = {n} disagrees with the {len(labels)} labels given; accepted: 'label' alone "
-                       f"(one image per label) or 'n' equal to its length")
+                              f"(one image per label) or 'n' equal to its length")
     return n, labels
 
 

@@ -24,10 +24,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+import soxr
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-import soxr
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import Array

@@ -18,7 +18,8 @@ Sizes are scaled to the images: the generator keeps a bottleneck of at least 4x4
 `min(3, log2(size) - 2)` stride-2 layers (8 px: 1, each of its 2x2 logits sees a 16x16 window; 256 px: the
 paper's 3, 70x70 patches).
 
-The bracketed terms are off by default (`semantic_weight: 0`, the paper's CycleGAN). Cycle consistency is met just
+The bracketed terms are off unless `semantic_weight` > 0 (the config's default 0 is the paper's CycleGAN;
+params.yaml turns them on). Cycle consistency is met just
 as well by an invertible relabelling (every 1 drawn as a 2, every 2 drawn back as a 1) as by keeping the content,
 and on the digits it often is. CyCADA (Hoffman et al., ICML 2018) adds a semantic-consistency loss: a classifier C
 must read a translation as the class of its source. Here C learns the classes from real images of both domains,
