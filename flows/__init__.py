@@ -11,3 +11,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# the temporary server's first start migrates a fresh database: Prefect's 20 s limit was seen to run out on a busy
+# 2-core machine (RuntimeError "Timed out while attempting to connect to ephemeral Prefect API server")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
