@@ -134,8 +134,9 @@ def test_generator_state_holds_both_generators_and_loads_into_a_fresh_variant(do
 
 
 def test_semantic_loss_trains_its_reader_and_pulls_translations_to_the_source_class(domains):
-    """C learns the digits from real images of both domains; G, asked to keep the class C reads, does: at the end the
-    semantic loss is far below its start and below that of the same G trained without it, read by the same C."""
+    """C learns the digits from real images of both domains; G, asked to keep the class C reads, does: both losses
+    halve, and C reads held-out A->B translations as their source digit far more often than those of the same
+    cyclegan trained without the loss."""
     torch.use_deterministic_algorithms(True)
     stream = batch_stream(domains, 150, batch_size=16)
     with_loss, without = tiny_cyclegan(semantic_weight=1.0), tiny_cyclegan()
