@@ -16,12 +16,12 @@ from pathlib import Path
 
 import soundfile
 import torch
-import yaml
 from PIL import Image
 
 from gan_core import data, tracking
 from gan_core.config import Params, UserError
 from gan_core.data import load_split
+from gan_core.dvc_data import DataVersion, data_version, recorded_data_md5
 from gan_core.evaluate.classifier import accuracy, save_classifier, train_classifier
 from gan_core.evaluate.image_metrics import labelled_rows
 from gan_core.tasks import Evaluation, Task, task_of
@@ -32,12 +32,6 @@ from gan_core.workspace import Workspace, atomic_dir, atomic_path, write_text_at
 log = logging.getLogger(__name__)
 
 # ---- data ------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DataVersion:
-    md5: str  # the directory hash data.dvc records
-    matches_dvc: bool  # False when data/ was rebuilt with other params and not yet `dvc add`-ed
-
 
 def build_data(params: Params, ws: Workspace) -> DataVersion:
     """Rebuild `data/` byte-for-byte from its sources (a fresh clone has no DVC remote to pull from), then check it
@@ -51,33 +45,6 @@ def prepare_data(params: Params, ws: Workspace) -> DataVersion:
     if data.missing_sources(params.data, ws.root):
         return build_data(params, ws)
     return data_version(ws)
-
-
-def recorded_data_md5(ws: Workspace) -> str:
-    return yaml.safe_load(ws.data_dvc.read_text())["outs"][0]["md5"]
-
-
-def data_version(ws: Workspace) -> DataVersion:
-    """Hash `data/` as DVC does and compare it with `data.dvc`, which only `dvc add data` changes, never this.
-
-    Committing puts the files in the local DVC cache (so `dvc status` is clean and `dvc push` can share them) and
-    makes DVC write the hash it found into data.dvc: that is read, then the recorded file is put back as it was.
-    """
-    from dvc.repo import Repo  # heavy import, only needed here
-
-    recorded_text = ws.data_dvc.read_text()
-    recorded = recorded_data_md5(ws)
-    try:
-        with Repo(str(ws.root)) as repo:
-            repo.commit(str(ws.data_dvc), force=True)
-        found = recorded_data_md5(ws)
-    finally:
-        write_text_atomic(ws.data_dvc, recorded_text)
-    matches = found == recorded
-    if not matches:
-        log.warning("data/ (%s) differs from the version in data.dvc (%s); run `dvc add data` to record it",
-                    found, recorded)
-    return DataVersion(md5=recorded, matches_dvc=matches)
 
 
 # ---- evaluation's classifier ----------------------------------------------------------------------------------
