@@ -56,11 +56,16 @@ class Server:
     def password(self) -> str:
         return secret(PASSWORD_ENV, self.dir / "password")
 
-    def url(self, database: str, driver: str | None = None) -> str:
-        """`postgresql[+driver]://gan:PASSWORD@host:port/database`: MLflow takes the default driver (psycopg2),
-        Prefect's server `asyncpg`."""
-        scheme = f"postgresql+{driver}" if driver else "postgresql"
-        return f"{scheme}://{ROLE}:{quote(self.password, safe='')}@{self.host}:{self.port}/{database}"
+    def dsn(self, database: str) -> str:
+        """libpq's `postgresql://gan:PASSWORD@host:port/database` (psql, psycopg2.connect)."""
+        return f"postgresql://{ROLE}:{quote(self.password, safe='')}@{self.host}:{self.port}/{database}"
+
+    def url(self, database: str, driver: str = "psycopg2") -> str:
+        """SQLAlchemy's `postgresql+DRIVER://...`, what the servers take: psycopg2 for MLflow, asyncpg for Prefect.
+
+        The driver is always named: SQLAlchemy 2.1 takes a bare `postgresql://` to mean psycopg 3, not installed.
+        """
+        return f"postgresql+{driver}{self.dsn(database).removeprefix('postgresql')}"
 
 
 def _binary(name: str) -> str:
@@ -195,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.choices["start"].add_argument("--clients", default="samenet",
                                            help="the addresses TCP clients may come from (CIDR; default: %(default)s)")
     commands.choices["url"].add_argument("--database", choices=DATABASES, required=True)
-    commands.choices["url"].add_argument("--driver", help="e.g. asyncpg (Prefect's server); default psycopg2 (MLflow)")
+    commands.choices["url"].add_argument("--driver", choices=("psycopg2", "asyncpg"), default="psycopg2",
+                                         help="psycopg2 (MLflow, the default) or asyncpg (Prefect's server)")
 
     def started(args: argparse.Namespace) -> None:
         server = start(args.dir, args.host, args.port, args.clients)
