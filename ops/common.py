@@ -1,4 +1,4 @@
-"""What the control services' starters share: the system user a server runs as, secrets, bounded waits, a CLI shell.
+"""What the control services' starters share: the system user a server runs as, its folders, secrets, a CLI shell.
 
 Servers that refuse root (PostgreSQL) or should not keep it (nginx's workers) run as a system user of their own
 when the starter is root, and as the calling user otherwise.
@@ -12,7 +12,6 @@ import pwd
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -83,16 +82,6 @@ def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o711)
     return path
-
-
-def wait_for(ready: Callable[[], bool], seconds: float, what: str, log: Path | None = None) -> None:
-    """Poll `ready` until it is true; fail after `seconds` naming `what` (and the tail of `log`)."""
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if time.monotonic() > deadline:
-            tail = f"; last lines of {log}:\n{log.read_text()[-2000:]}" if log and log.exists() else ""
-            raise UserError(f"{what} not ready after {seconds:.0f} s{tail}")
-        time.sleep(0.2)
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, commands: dict[str, Callable]) -> int:
