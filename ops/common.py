@@ -7,6 +7,7 @@ when the starter is root, and as the calling user otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
 import secrets
@@ -82,6 +83,19 @@ def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o711)
     return path
+
+
+def save_address(dir: Path, host: str, port: int) -> None:
+    """Where a server in `dir` listens, for the commands that only take --dir (`url`, `config`)."""
+    (dir / "address.json").write_text(json.dumps({"host": host, "port": port}))
+
+
+def load_address(dir: Path, starter: str) -> tuple[str, int]:
+    try:
+        where = json.loads((dir / "address.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"{dir / 'address.json'}: no server started there; `python -m {starter} start` first") from None
+    return where["host"], where["port"]
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, commands: dict[str, Callable]) -> int:

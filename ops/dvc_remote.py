@@ -1,7 +1,7 @@
 """The DVC remote of several machines: a folder served over WebDAV by nginx (Debian's nginx + its dav-ext module).
 
     python -m ops.dvc_remote start --dir D --host 10.0.0.1 --port 8008   # serves D/store until stopped (Ctrl-C)
-    python -m ops.dvc_remote config --dir D                              # what each host runs to use it
+    python -m ops.dvc_remote config --dir D                              # the dvc commands each host runs
 
 `make dvc-remote` runs `start`. WebDAV rather than SSH: nginx serves a folder as an unprivileged process with one
 config file, a password file and an HTTP health check, where sshd needs host keys, a login account per client,
@@ -9,7 +9,7 @@ key distribution and root; DVC speaks it through `dvc-webdav`.
 
 The folder D (outside the repository) holds `store/` (the DVC objects), `nginx.conf` and `htpasswd` (rewritten on
 every start), `password` (of the user `dvc`, 0600, generated on first start unless GAN_DVC_PASSWORD is set),
-`logs/` and `tmp/`. A root starter runs nginx's workers as the system user `gan-dav` (created if absent), which owns
+`logs/`, `tmp/` and `address.json` (so `config` needs only --dir). A root starter runs nginx's workers as the system user `gan-dav` (created if absent), which owns
 `store/`. Security: it listens on the given address only, every request but `/health` needs the password.
 Plain HTTP: on a network others share, put TLS in front (a `webdavs://` URL).
 """
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gan_core.config import UserError
-from ops.common import IS_ROOT, check_reachable, give_to, private_dir, run_cli, secret, service_user
+from ops.common import (IS_ROOT, check_reachable, give_to, load_address, private_dir, run_cli, save_address, secret,
+                        service_user)
 
 USER = "dvc"
 SYSTEM_USER = "gan-dav"
@@ -112,6 +113,7 @@ def prepare(dir: Path, host: str, port: int) -> Remote:
         (dir / sub).mkdir(mode=0o700, exist_ok=True)
     give_to(user, dir / "store", dir / "tmp")  # its workers write objects and request bodies there
     remote = Remote(dir, host, port)
+    save_address(dir, host, port)
     salt = secrets.token_bytes(8)
     digest = base64.b64encode(hashlib.sha1(remote.password.encode() + salt).digest() + salt).decode()
     # salted SHA-1, one of nginx's own formats; the password itself is random, so it is not guessable from it
@@ -123,14 +125,19 @@ def prepare(dir: Path, host: str, port: int) -> Remote:
     return remote
 
 
+def remote_at(dir: Path) -> Remote:
+    """The remote `prepare` last set up in `dir`."""
+    return Remote(dir.resolve(), *load_address(dir.resolve(), "ops.dvc_remote"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.dvc_remote", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("start", "config"):
-        command = commands.add_parser(name)
-        command.add_argument("--dir", type=Path, required=True, help="the remote's folder (outside the repository)")
-        command.add_argument("--host", required=True, help="the one address to listen on")
-        command.add_argument("--port", type=int, default=8008)
+        commands.add_parser(name).add_argument("--dir", type=Path, required=True,
+                                               help="the remote's folder (outside the repository)")
+    commands.choices["start"].add_argument("--host", required=True, help="the one address to listen on")
+    commands.choices["start"].add_argument("--port", type=int, default=8008)
 
     def start(args: argparse.Namespace) -> None:
         command = prepare(args.dir, args.host, args.port).command()
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(command[0], command)
 
     def config(args: argparse.Namespace) -> None:
-        for command in Remote(args.dir.resolve(), args.host, args.port).dvc_config():
+        for command in remote_at(args.dir).dvc_config():
             print("dvc", *command)
 
     return run_cli(parser, argv, {"start": start, "config": config})

@@ -5,15 +5,15 @@
     python -m ops.postgres stop --dir D
 
 `make postgres` / `make postgres-stop` run these. A Python script rather than a shell script: the role and the
-databases are created through psycopg2 (the password never appears on a command line), and tests call the same
-functions (`start`, `stop`, `running`).
+databases are created through psycopg2 (the password never appears on a command line); tests run the same
+command (tests/services.py).
 
 The folder D (outside the repository) holds:
 - `data/`: the cluster (PGDATA), owned by the server's user: PostgreSQL refuses to run as root, so a root starter
   runs it as the system user `gan-pg` (created if absent); anyone else runs it as themselves;
 - `run/`: its unix socket (mode 0700), through which only that user and root administer it (peer auth);
 - `password`: the password of the role `gan` (0600), generated on first start unless GAN_PG_PASSWORD is set;
-- `server.json`: the address and port it was started on, so `url` needs only --dir.
+- `address.json`: the address and port it was started on, so `url` needs only --dir.
 
 Security: it listens on the given address only, never on all interfaces; TCP clients log in as `gan` with
 scram-sha-256, to the databases `prefect` and `mlflow` only, from the server's own subnets (`samenet`) unless
@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import pwd
 import shutil
 import subprocess
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 from gan_core.config import UserError
-from ops.common import as_user, check_reachable, give_to, private_dir, run_cli, secret, service_user
+from ops.common import (as_user, check_reachable, give_to, load_address, private_dir, run_cli, save_address, secret,
+                        service_user)
 
 DATABASES = ("prefect", "mlflow")
 ROLE = "gan"
@@ -97,14 +95,15 @@ def start(dir: Path, host: str, port: int, clients: str = "samenet",
         _initdb(user, dir)
     elif _pg_ctl(_owner(data), data, "status").returncode == 0:
         raise UserError(f"{data}: a server already runs there; `python -m ops.postgres stop --dir {dir}` first")
-    user = _owner(data)
+    user = _owner(data)  # a cluster someone else initialised runs as them
     _write_config(user, dir, host, port, clients)
     result = _pg_ctl(user, data, "-l", str(dir / "log" / "postgres.log"), "-w", "-t", str(timeout), "start")
     if result.returncode != 0:
-        log = (dir / "log" / "postgres.log").read_text()[-2000:]
-        raise UserError(f"pg_ctl start on {data} ({host}:{port}) failed: {result.stdout.strip()} {log}")
+        log = dir / "log" / "postgres.log"
+        last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+        raise UserError(f"pg_ctl start on {data} ({host}:{port}) failed; last line of {log}: {' '.join(last)}")
     server = Server(dir, host, port)
-    (dir / "server.json").write_text(json.dumps({"host": host, "port": port}))
+    save_address(dir, host, port)
     _ensure_role_and_databases(run, port, server.password)
     return server
 
@@ -173,20 +172,7 @@ def stop(dir: Path, timeout: int = START_TIMEOUT_SECONDS) -> None:
 
 def server_at(dir: Path) -> Server:
     """The server `start` last started in `dir`."""
-    try:
-        where = json.loads((dir.resolve() / "server.json").read_text())
-    except FileNotFoundError:
-        raise UserError(f"{dir / 'server.json'}: no cluster started there; `python -m ops.postgres start` first") from None
-    return Server(dir.resolve(), where["host"], where["port"])
-
-
-@contextmanager
-def running(dir: Path, host: str, port: int, clients: str = "samenet") -> Iterator[Server]:
-    """The cluster started for the block and stopped after it, even when the block fails."""
-    try:
-        yield start(dir, host, port, clients)
-    finally:
-        stop(dir)
+    return Server(dir.resolve(), *load_address(dir.resolve(), "ops.postgres"))
 
 
 def main(argv: list[str] | None = None) -> int:
