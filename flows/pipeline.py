@@ -18,21 +18,51 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 
-from gan_core import stages
+from gan_core import dvc_data, record, stages
 from gan_core.config import PROFILES, Params, UserError, load_params
 from gan_core.tracking import Registration
 from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace
-from flows.training import train_or_reuse
+from flows.training import train
 
-prepare_data = task(name="prepare-data")(stages.prepare_data)
-train_classifier = task(name="train-classifier")(stages.build_classifier)
-evaluate_variant = task(name="evaluate", task_run_name="evaluate-{name}")(stages.evaluate_variant)
+
+
+@task(name="prepare-data")
+def prepare_data(params: Params, ws: Workspace) -> dvc_data.DataVersion:
+    """data/ built here (or found), and sent to the DVC remote when one is configured, for the GPU workers' pull."""
+    stages.prepare_data(params, ws)
+    return dvc_data.push_data(ws)
+
+
 # registration talks to the tracking server: a transient failure there is worth retrying (it is idempotent)
 register_variant = task(name="register", task_run_name="register-{name}", retries=3, retry_delay_seconds=5)(
     stages.register_variant
 )
-write_report = task(name="report")(stages.write_report)
+
+
+@task(name="train-classifier")
+def train_classifier(params: Params, ws: Workspace) -> dict[str, float]:
+    return record.run_or_reuse(params, ws, "classifier", run=lambda: stages.build_classifier(params, ws),
+                               reuse=lambda: stages.read_metrics(ws, "classifier"))
+
+
+@task(name="evaluate", task_run_name="evaluate-{name}")
+def evaluate_variant(params: Params, ws: Workspace, name: str, training: stages.TrainRecord) -> dict[str, float]:
+    return record.run_or_reuse(params, ws, record.stage_name("evaluate", name),
+                               run=lambda: stages.evaluate_variant(params, ws, name, training),
+                               reuse=lambda: stages.read_metrics(ws, name))
+
+
+@task(name="theory")
+def theory(params: Params, ws: Workspace) -> dict[str, float]:
+    return record.run_or_reuse(params, ws, "theory", run=lambda: stages.theory_checks(params, ws),
+                               reuse=lambda: stages.read_metrics(ws, "theory"))
+
+
+@task(name="report")
+def write_report(params: Params, ws: Workspace, trainings: dict[str, stages.TrainRecord]) -> str:
+    return record.run_or_reuse(params, ws, "report", run=lambda: stages.write_report(params, ws, list(trainings), trainings),
+                               reuse=lambda: ws.report.read_text())
 
 
 # seconds between two looks at a dispatched training's state (a cheap API read; the default is 5)
@@ -44,15 +74,17 @@ class RemoteTrainingFailed(Exception):
 
 
 @task(name="dispatch-training", task_run_name="train-{name}-on-{deployment}")
-def train_remotely(deployment: str, name: str, version: stages.DataVersion, profile: str, params_path: str) -> None:
-    """Run the training deployment for one variant (a worker of its pool picks it up) and wait for it."""
+def train_remotely(deployment: str, params: Params, ws: Workspace, name: str, version: dvc_data.DataVersion,
+                   params_path: str) -> stages.TrainRecord:
+    """Run the training deployment for one variant (a worker of its pool picks it up), wait for it, and fetch the
+    training it stored in its MLflow run."""
     run = run_deployment(deployment, as_subflow=True, poll_interval=DISPATCH_POLL_SECONDS, parameters={
-        "name": name, "data_md5": version.md5, "data_recorded": version.matches_dvc, "profile": profile,
-        "params_path": params_path,
+        "name": name, "data_md5": version.md5, "profile": params.shared.profile, "params_path": params_path,
     })
     if not run.state.is_completed():
         raise RemoteTrainingFailed(f"training by deployment '{deployment}' ended {run.state.name} "
                                    f"({run.state.message}); see flow run {run.name} ({run.id})")
+    return stages.stored_training(params, ws, name)
 
 
 @flow(name="gan-pipeline")
@@ -69,23 +101,21 @@ def gan_pipeline(
     version = prepare_data(params, ws)
     dispatched: dict[str, PrefectFuture] = {}
     if training_deployment:
-        dispatched = {name: train_remotely.submit(training_deployment, name, version, params.shared.profile,
-                                                  params_path) for name in names}
+        dispatched = {name: train_remotely.submit(training_deployment, params, ws, name, version, params_path)
+                      for name in names}
     train_classifier(params, ws)
-    registrations, diverged = {}, {}
+    trainings, registrations, diverged = {}, {}, {}
     for name in names:
         try:
-            if training_deployment:
-                dispatched[name].result()
-            else:
-                train_or_reuse(params, ws, name, version)
+            trainings[name] = dispatched[name].result() if training_deployment else train(params, ws, name)
         except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
             diverged[name] = str(err)
             continue
-        evaluate_variant(params, ws, name)
-        registrations[name] = register_variant(params, ws, name)
+        evaluate_variant(params, ws, name, trainings[name])
+        registrations[name] = register_variant(params, ws, name, trainings[name])
+    theory(params, ws)  # before the report: the report stage depends on every metrics/ file, theory's included
     if registrations:
-        report = write_report(params, ws, list(registrations))
+        report = write_report(params, ws, {name: trainings[name] for name in registrations})
         create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
                                  description="Metrics of this run's variants and their registry versions")
     if diverged:  # the flow run ends FAILED, naming each variant, its step and loss; nothing of theirs registered

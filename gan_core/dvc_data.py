@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from gan_core.config import UserError
+from gan_core.record import dvc_repo
 from gan_core.workspace import Workspace, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,9 @@ def _data_md5(ws: Workspace) -> str:
     Committing makes DVC write the hash it found into data.dvc: that is read, then the recorded file is put back as
     it was (only `dvc add data` changes it, never this).
     """
-    from dvc.repo import Repo  # heavy import, only needed here
-
     recorded_text = ws.data_dvc.read_text()
     try:
-        with Repo(str(ws.root)) as repo:
+        with dvc_repo(ws) as repo:
             repo.commit(str(ws.data_dvc), force=True)
         return recorded_data_md5(ws)
     finally:
@@ -59,9 +58,7 @@ def data_version(ws: Workspace) -> DataVersion:
 
 
 def _default_remote(root: Path) -> str | None:
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
+    with dvc_repo(Workspace(root)) as repo:
         return repo.config["core"].get("remote")
 
 
@@ -78,10 +75,8 @@ def push_data(ws: Workspace) -> DataVersion:
         raise UserError(f"{ws.root / 'data'} is not the version {ws.data_dvc} records ({version.md5}): "
                         f"`dvc add data` to record it before it is pushed to DVC remote '{remote}'")
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     try:
-        with Repo(str(ws.root)) as repo:
+        with dvc_repo(ws) as repo:
             sent = repo.push(targets=[str(ws.data_dvc)])
     except DvcException as err:
         raise UserError(f"dvc push {ws.data_dvc} to DVC remote '{remote}' failed: {_one_line(err)}") from err
@@ -107,12 +102,10 @@ def pull_data(ws: Workspace, expected_md5: str) -> DataVersion:
         raise UserError(f"data/ is {found or 'absent'}, not {expected_md5}, and {ws.root / '.dvc'} names no default "
                         f"remote to pull it from: `dvc remote add --local -d ...` (docs/scaling.md)")
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     if found:
         log.warning("data/ (%s) is replaced by the run's version %s from DVC remote '%s'", found, expected_md5, remote)
     try:
-        with Repo(str(ws.root)) as repo:
+        with dvc_repo(ws) as repo:
             repo.pull(targets=[str(ws.data_dvc)], force=True)  # force: the local copy is not the run's version
     except DvcException as err:
         raise UserError(f"dvc pull {ws.data_dvc} ({expected_md5}) from DVC remote '{remote}' failed: "

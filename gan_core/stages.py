@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import soundfile
 import torch
 from PIL import Image
 
-from gan_core import data, tracking
+from gan_core import data, record, tracking
 from gan_core.config import Params, UserError
 from gan_core.data import load_split
 from gan_core.dvc_data import DataVersion, data_version, recorded_data_md5
@@ -65,22 +66,33 @@ def build_classifier(params: Params, ws: Workspace) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class TrainRecord:
+    """A training as later stages reach it on any machine: its MLflow run (artifacts: checkpoint, generator)."""
+
     run_id: str
     model_uri: str
     steps: int
-    seconds: float
+    seconds: float  # training time in this call; 0 for a finished training found in the store
+    fingerprint: str  # of its DVC stage (gan_core/record.py)
 
 
-def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None = None) -> TrainRecord:
-    """Train one variant in its own MLflow run; log its generator as a model; remember the run for later stages."""
+def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
+    """Train one variant in its own MLflow run, with its checkpoints stored in that run as it goes.
+
+    The run is found by the fingerprint of the `train@<name>` stage: a finished training of the same fingerprint is
+    reused (its checkpoint fetched here), an interrupted one resumes from its last stored checkpoint in the same
+    run, whichever machine it ran on; otherwise the training starts afresh.
+    """
     config = params.variant(name)
     steps = params.steps(name)
+    experiment, fingerprint, stored = _in_store(params, ws, name)
+    if stored is not None and stored.finished:
+        log.info("%s: reusing finished training %s (fingerprint %s)", name, stored.run_id, fingerprint)
+        return _fetched(ws, name, stored, steps, fingerprint)
+
     device = resolve_device(params.shared.device)
     seed_everything(params.shared.seed, device)
     task = task_of(name)(params, ws, device)
     variant = build_variant(name, config.model_dump(), task.spec(), device)
-
-    experiment = tracking.configure(ws.root, params.tracking.experiment)
     run_params = tracking.flatten("", {
         "variant": name, "task": variant.task, "profile": params.shared.profile, "steps": steps,
         "shared": params.shared.model_dump(mode="json"), "data": params.data.model_dump(mode="json"),
@@ -90,55 +102,117 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
         "variant": name,
         "task": variant.task,
         "profile": params.shared.profile,
-        "data.dvc_md5": data_md5 or recorded_data_md5(ws),
+        "host": socket.gethostname(),
+        "data.dvc_md5": recorded_data_md5(ws),
         "mlflow.source.git.commit": tracking.git_commit(ws.root),
+        tracking.FINGERPRINT_TAG: fingerprint,
     }
-    identity = {"steps": steps, "seed": params.shared.seed, "data.dvc_md5": tags["data.dvc_md5"]}
-    resume = _interrupted_training(ws, name, variant, identity)
-    resume_run = resume["meta"]["run_id"] if resume else None
-    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags, resume_run) as run_id:
-        if resume:
-            log.info("resuming %s from step %d of %d (MLflow run %s)", name, resume["step"], steps, run_id)
+    resume = _stored_checkpoint(ws, name, stored, fingerprint) if stored is not None else None
+    meta = {"fingerprint": fingerprint, "steps": steps}
+    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags,
+                               stored.run_id if stored else None) as run_id:
+        if stored is not None:
+            step = resume["step"] if resume else 0
+            tracking.mark_resumed(run_id, step, socket.gethostname())
+            log.info("%s: resuming MLflow run %s at step %d of %d", name, run_id, step, steps)
         result = train(
             variant, task.batches,
             steps=steps, seed=params.shared.seed, log_every=params.tracking.log_every,
             checkpoint_path=ws.checkpoint(name), checkpoint_every=params.shared.checkpoint_every,
             keep_checkpoints=params.shared.keep_checkpoints, log_metrics=tracking.MetricLogger(run_id),
-            resume=resume, meta={**identity, "run_id": run_id},
+            resume=resume, meta={**meta, "run_id": run_id},
+            on_checkpoint=lambda path, step: tracking.store_checkpoint(run_id, path, step),
         )
         model_uri = tracking.log_generator(run_id, variant)
         tracking.MetricLogger(run_id)({"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}, steps)
-    record = TrainRecord(run_id=run_id, model_uri=model_uri, steps=steps, seconds=result.seconds)
-    _write_json(ws.run_record(name), record.__dict__)
-    return record
+    training = TrainRecord(run_id, model_uri, steps, result.seconds, fingerprint)
+    _write_json(ws.run_record(name), training.__dict__)
+    return training
 
 
-def _interrupted_training(ws: Workspace, name: str, variant: Variant, identity: dict) -> dict | None:
-    """The checkpoint of an unfinished training of exactly this config, data and seed, or None: start afresh."""
+def stored_training(params: Params, ws: Workspace, name: str) -> TrainRecord:
+    """The finished training of `train@<name>` in the tracking store (one a GPU worker ran), fetched here."""
+    _, fingerprint, stored = _in_store(params, ws, name)
+    if stored is None or not stored.finished:
+        raise RuntimeError(f"no finished training of '{name}' with fingerprint {fingerprint} in the tracking store "
+                           f"({tracking.store_uri()}): did the worker run the same commit and data?")
+    return _fetched(ws, name, stored, params.steps(name), fingerprint)
+
+
+def _in_store(params: Params, ws: Workspace, name: str) -> tuple[str, str, tracking.StoredTraining | None]:
+    """(experiment id, the stage's fingerprint, the store's training of that fingerprint or None)."""
+    fingerprint = record.stage_record(params, ws, record.stage_name("train", name)).fingerprint
+    experiment = tracking.configure(ws.root, params.tracking.experiment)
+    return experiment, fingerprint, tracking.find_training(experiment, fingerprint)
+
+
+def _fetched(ws: Workspace, name: str, stored: tracking.StoredTraining, steps: int, fingerprint: str) -> TrainRecord:
+    training = TrainRecord(stored.run_id, tracking.model_uri(stored.run_id), steps, 0.0, fingerprint)
+    local_checkpoint(ws, name, training)
+    return training
+
+
+def _stored_checkpoint(ws: Workspace, name: str, stored: tracking.StoredTraining, fingerprint: str) -> dict | None:
+    """The latest checkpoint of the interrupted run `stored`: this machine's copy if it is at least as far, else
+    the one in the run's artifacts; None when neither exists (the run restarts from step 0)."""
     path = ws.checkpoint(name)
+    local = _readable_checkpoint(path)
+    if not (local and local["meta"].get("run_id") == stored.run_id and local["step"] >= stored.checkpoint_step):
+        if not stored.checkpoint_step:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tracking.fetch_checkpoint(stored.run_id, path)
+        local = _readable_checkpoint(path)
+    if local is None or local["meta"].get("fingerprint") != fingerprint:
+        return None
+    return local
+
+
+def _readable_checkpoint(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        checkpoint = load_checkpoint(path)
+        return load_checkpoint(path)
     except UserError:
-        log.warning("%s is not a readable checkpoint: training %s from the start", path, name)
+        log.warning("%s is not a readable checkpoint: ignored", path)
         return None
-    meta = checkpoint.get("meta", {})
-    same = (checkpoint["config"] == variant.config.model_dump(mode="json")
-            and all(meta.get(k) == v for k, v in identity.items()) and "run_id" in meta)
-    return checkpoint if same and checkpoint["step"] < identity["steps"] else None
+
+
+def local_checkpoint(ws: Workspace, name: str, training: TrainRecord) -> Path:
+    """`models/<name>/checkpoint.pt` as the training left it: this machine's copy when it is that training's final
+    checkpoint, else fetched from the training's run (the store is the truth, the local disk a cache)."""
+    path = ws.checkpoint(name)
+    local = _readable_checkpoint(path)
+    if not (local and local["meta"].get("run_id") == training.run_id and local["step"] == training.steps):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tracking.fetch_checkpoint(training.run_id, path)
+        _write_json(ws.run_record(name), training.__dict__)
+    return path
+
+
+def training_of(ws: Workspace, name: str) -> TrainRecord:
+    """The training this machine last ran or fetched for `name` (what `dvc repro`'s later stages read)."""
+    path = ws.run_record(name)
+    if not path.is_file():
+        raise UserError(f"{path} not found: train '{name}' first (python -m gan_core train {name})")
+    return TrainRecord(**json.loads(path.read_text()))
 
 
 # ---- evaluation --------------------------------------------------------------------------------------------------
 
-def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, float]:
+def evaluate_variant(params: Params, ws: Workspace, name: str, training: TrainRecord | None = None) -> dict[str, float]:
     """Every metric of the trained generator (its task decides which) beside an untrained generator's value;
-    metrics/<name>.json, and the pictures and sounds in samples/<name>/, also logged to the variant's MLflow run."""
+    metrics/<name>.json, and the pictures and sounds in samples/<name>/, also logged to the training's MLflow run.
+
+    `training`: the training to evaluate (fetched from its run when this machine lacks it); default: the one this
+    machine last ran (`models/<name>/`).
+    """
+    training = training or training_of(ws, name)
     device = resolve_device(params.shared.device)
     seed = params.shared.seed
     seed_everything(seed, device)
     task = task_of(name)(params, ws, device)
-    trained, steps = _trained_variant(ws, name, device)
+    trained, steps = _trained_variant(ws, name, training, device)
     untrained = build_variant(name, trained.config.model_dump(), trained.spec, device)
     evaluation = task.evaluate(trained, untrained, seed)
     if task.score not in evaluation.metrics or "samples" not in evaluation.images:
@@ -148,10 +222,8 @@ def evaluate_variant(params: Params, ws: Workspace, name: str) -> dict[str, floa
 
     files = _write_samples(ws.samples(name), evaluation)
     _write_json(ws.metrics(name), metrics)
-    record = _read_run_record(ws, name)
-    if record is not None:
-        tracking.configure(ws.root, params.tracking.experiment)
-        tracking.log_evaluation(record["run_id"], metrics, files)
+    tracking.configure(ws.root, params.tracking.experiment)
+    tracking.log_evaluation(training.run_id, metrics, files)
     return metrics
 
 
@@ -168,9 +240,9 @@ def _write_samples(directory: Path, evaluation: Evaluation) -> list[Path]:
     return files
 
 
-def _trained_variant(ws: Workspace, name: str, device: torch.device) -> tuple[Variant, int]:
-    """The variant as its last checkpoint left it, and the number of steps it had trained."""
-    checkpoint = load_checkpoint(ws.checkpoint(name))
+def _trained_variant(ws: Workspace, name: str, training: TrainRecord, device: torch.device) -> tuple[Variant, int]:
+    """The variant as the training's final checkpoint left it, and the number of steps it had trained."""
+    checkpoint = load_checkpoint(local_checkpoint(ws, name, training))
     spec = task_of(name).spec_from_dict(checkpoint["spec"])
     variant = build_variant(name, checkpoint["config"], spec, device)
     variant.load_state_dict(checkpoint["state"])
@@ -202,16 +274,16 @@ def theory_checks(params: Params, ws: Workspace) -> dict[str, float]:
 
 # ---- registry and report ---------------------------------------------------------------------------------------
 
-def register_variant(params: Params, ws: Workspace, name: str) -> tracking.Registration:
-    record = _read_run_record(ws, name)
-    if record is None:
-        raise UserError(f"{ws.run_record(name)} not found: train '{name}' before registering it")
-    if not ws.metrics(name).is_file():
-        raise UserError(f"{ws.metrics(name)} not found: evaluate '{name}' before registering it")
+def register_variant(params: Params, ws: Workspace, name: str, training: TrainRecord | None = None
+                     ) -> tracking.Registration:
+    """Register the training's generator; its score is the one its evaluation logged to the run."""
+    training = training or training_of(ws, name)
     metric = task_of(name).score
-    score = json.loads(ws.metrics(name).read_text())[metric]
     tracking.configure(ws.root, params.tracking.experiment)
-    return tracking.register_generator(record["run_id"], record["model_uri"], name, metric, score)
+    score = tracking.run_metric(training.run_id, metric)
+    if score is None:
+        raise UserError(f"MLflow run {training.run_id} has no '{metric}': evaluate '{name}' before registering it")
+    return tracking.register_generator(training.run_id, training.model_uri, name, metric, score)
 
 
 def comparison_table(ws: Workspace, task: type[Task], names: list[str]) -> str:
@@ -224,23 +296,26 @@ def comparison_table(ws: Workspace, task: type[Task], names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def comparison_image(params: Params, ws: Workspace, task: type[Task], names: list[str]) -> Image.Image:
+def comparison_image(params: Params, ws: Workspace, task: type[Task], trainings: dict[str, TrainRecord]
+                     ) -> Image.Image:
     """One row of outputs per variant of the task, every generator run with the same seed."""
     device = resolve_device(params.shared.device)
     runner = task(params, ws, device)
     rows = {}
-    for name in names:
-        variant, _ = _trained_variant(ws, name, device)
+    for name, training in trainings.items():
+        variant, _ = _trained_variant(ws, name, training, device)
         rows[name] = runner.preview(variant, params.shared.seed)
     return labelled_rows(rows)
 
 
-def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
+def write_report(params: Params, ws: Workspace, names: list[str],
+                 trainings: dict[str, TrainRecord] | None = None) -> str:
     """reports/comparison.md (one table per task) and reports/comparison/<task>.png (outputs side by side), also
-    logged to MLflow."""
-    by_task: dict[type[Task], list[str]] = {}
+    logged to MLflow. `trainings`: each variant's training (default: the one this machine last ran)."""
+    trainings = trainings or {}
+    by_task: dict[type[Task], dict[str, TrainRecord]] = {}
     for name in names:
-        by_task.setdefault(task_of(name), []).append(name)
+        by_task.setdefault(task_of(name), {})[name] = trainings.get(name) or training_of(ws, name)
     sections, files = [], [ws.report]
     for task, members in by_task.items():
         image = ws.report_image(task.name)
@@ -249,7 +324,7 @@ def write_report(params: Params, ws: Workspace, names: list[str]) -> str:
         files.append(image)
         relative = image.relative_to(ws.report.parent).as_posix()
         sections.append(
-            f"## {task.name} (ranked by {task.score}, lower is better)\n\n{comparison_table(ws, task, members)}\n"
+            f"## {task.name} (ranked by {task.score}, lower is better)\n\n{comparison_table(ws, task, list(members))}\n"
             f"![one row per variant, same seed]({relative})\n"
         )
     classifier = json.loads(ws.metrics("classifier").read_text()) if ws.metrics("classifier").is_file() else None
@@ -281,10 +356,10 @@ def _format(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _read_run_record(ws: Workspace, name: str) -> dict | None:
-    path = ws.run_record(name)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def _write_json(path: Path, values: dict) -> None:
     write_text_atomic(path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+def read_metrics(ws: Workspace, name: str) -> dict[str, float]:
+    """metrics/<name>.json as a stage left it (what a reused stage returns)."""
+    return json.loads(ws.metrics(name).read_text())

@@ -36,6 +36,12 @@ from gan_core.variants import GeneratorExport, Variant, build_variant
 
 MODEL_ARTIFACT = "generator"
 CHAMPION = "champion"
+# a training's run carries the fingerprint of its DVC stage (gan_core/record.py) and its latest checkpoint, so any
+# machine can find a finished training to reuse, or an interrupted one to resume, through the tracking server alone
+FINGERPRINT_TAG = "gan.fingerprint"
+CHECKPOINT_ARTIFACTS = "checkpoint"
+CHECKPOINT_STEP_TAG = "gan.checkpoint_step"
+MODEL_URI_TAG = "gan.model_uri"
 
 
 def registered_name(variant: str) -> str:
@@ -63,6 +69,10 @@ def configure(root: Path, experiment: str) -> str:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
         return mlflow.get_experiment_by_name(experiment).experiment_id
+
+
+def store_uri() -> str:
+    return mlflow.get_tracking_uri()
 
 
 def git_commit(root: Path) -> str:
@@ -94,6 +104,57 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+@dataclass(frozen=True)
+class StoredTraining:
+    """A training's run as the tracking store has it."""
+
+    run_id: str
+    finished: bool
+    checkpoint_step: int  # of the latest checkpoint in its artifacts; 0: none stored yet
+
+
+def find_training(experiment_id: str, fingerprint: str) -> StoredTraining | None:
+    """The finished run of this fingerprint, else its newest unfinished one (a killed or failed training), else None."""
+    runs = MlflowClient().search_runs([experiment_id], f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
+                                      order_by=["attributes.start_time DESC"], max_results=20)
+    if not runs:
+        return None
+    run = next((r for r in runs if r.info.status == "FINISHED"), runs[0])
+    return StoredTraining(run.info.run_id, run.info.status == "FINISHED",
+                          int(run.data.tags.get(CHECKPOINT_STEP_TAG, 0)))
+
+
+def mark_resumed(run_id: str, step: int, host: str) -> None:
+    """Show in the run where (which step, which host) a resumed training took over."""
+    client = MlflowClient()
+    client.set_tag(run_id, "resumed_on_host", host)
+    client.log_batch(run_id, metrics=[Metric("resumed_from_step", step, int(1000 * time.time()), step)])
+
+
+def run_metric(run_id: str, key: str) -> float | None:
+    return MlflowClient().get_run(run_id).data.metrics.get(key)
+
+
+def model_uri(run_id: str) -> str:
+    """The URI of the generator model `log_generator` logged to the run."""
+    return MlflowClient().get_run(run_id).data.tags[MODEL_URI_TAG]
+
+
+def store_checkpoint(run_id: str, path: Path, step: int) -> None:
+    """Upload the checkpoint to the run's artifacts (through the server's proxy), then record its step."""
+    client = MlflowClient()
+    client.log_artifact(run_id, str(path), CHECKPOINT_ARTIFACTS)
+    client.set_tag(run_id, CHECKPOINT_STEP_TAG, str(step))
+
+
+def fetch_checkpoint(run_id: str, destination: Path) -> None:
+    """Download the run's latest stored checkpoint to `destination`, atomically (readers never see half a file)."""
+    with tempfile.TemporaryDirectory(dir=destination.parent) as tmp:
+        downloaded = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=f"{CHECKPOINT_ARTIFACTS}/{destination.name}", dst_path=tmp)
+        os.replace(downloaded, destination)
 
 
 def _run_exists(client: MlflowClient, run_id: str) -> bool:
@@ -181,6 +242,7 @@ def log_generator(run_id: str, variant: Variant) -> str:
             pip_requirements=_requirements(*export.packages),
             signature=task.signature(variant.spec),
         )
+    MlflowClient().set_tag(run_id, MODEL_URI_TAG, info.model_uri)
     return info.model_uri
 
 

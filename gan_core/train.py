@@ -28,6 +28,7 @@ from gan_core.workspace import atomic_path
 
 HISTORY = "history"  # beside the latest checkpoint: the ones before it
 MetricsSink = Callable[[dict[str, float], int], None]
+CheckpointSink = Callable[[Path, int], None]  # (path of the checkpoint just written, its step)
 # (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
 BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
 
@@ -82,12 +83,14 @@ def train(
     keep_checkpoints: int = 2,
     resume: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
+    on_checkpoint: CheckpointSink | None = None,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on batches from its task (on the variant's device).
 
     `resume`: a checkpoint of this same training (same config, data and seed) to continue from: the result is
     bit-identical (CPU) to a run never interrupted. `meta` is stored in every checkpoint (the caller's identity of
-    the training, e.g. its MLflow run id) and comes back in `resume["meta"]`.
+    the training, e.g. its MLflow run id) and comes back in `resume["meta"]`. `on_checkpoint` is called after each
+    checkpoint is written (to put it in a store that outlives this machine) before training goes on.
     """
     variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
@@ -132,6 +135,8 @@ def train(
             if not _all_finite(state):  # a finite loss can precede the update that broke the weights
                 raise TrainingDiverged(step, {"weights": math.nan}, checkpoint_path, good_step)
             save_checkpoint(checkpoint_path, variant, step, state, meta or {}, keep_checkpoints, good_step)
+            if on_checkpoint is not None:
+                on_checkpoint(checkpoint_path, step)
             good_step = step
     return TrainResult(steps=steps, final_losses=means, seconds=time.perf_counter() - started)
 

@@ -82,12 +82,15 @@ def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess
 
 
 def make_project(root: Path, params: dict | None = None, data: Path | None = None) -> Path:
-    """A project directory: params.yaml (tiny by default), data.dvc, a DVC repo, an `mlflow/` store folder, and
-    a copy of `data` (a built data/ folder) when given."""
+    """A project directory: params.yaml (tiny by default), the pipeline's dvc.yaml and the gan_core sources its
+    stages depend on, data.dvc, a DVC repo, an `mlflow/` store folder, and a copy of `data` (a built data/ folder)
+    when given."""
     root.mkdir(parents=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))
     run_cli(sys.executable, "-m", "dvc", "init", "--no-scm", "-q", cwd=root)
-    shutil.copy(REPO / "data.dvc", root / "data.dvc")
+    for name in ("data.dvc", "dvc.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "gan_core", root / "gan_core", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "mlflow").mkdir()
     if data is not None:
         shutil.copytree(data, root / "data")

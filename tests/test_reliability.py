@@ -40,6 +40,17 @@ def train_command(root: Path, name: str) -> tuple[list[str], dict]:
     return [sys.executable, "-m", "gan_core", "train", name], env
 
 
+def stored_step(root: Path) -> int:
+    """The step of the latest checkpoint the training in `root`'s tracking store has uploaded to its run."""
+    client = MlflowClient(store_of(root))
+    try:
+        experiment = client.get_experiment_by_name("gan-pipeline")
+    except MlflowException:  # the store's tables are still being created
+        return 0
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return int(runs[0].data.tags.get("gan.checkpoint_step", 0)) if runs else 0
+
+
 def checkpoint_step(path: Path) -> int:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)["step"]
@@ -47,26 +58,30 @@ def checkpoint_step(path: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("name", sorted(RESUMABLE))
-def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, bundled_data, name):
+@pytest.mark.parametrize(("name", "where"), [("mlp", "here"), ("dcgan", "here"), ("mlp", "elsewhere")])
+def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, bundled_data, name, where):
+    """`here`: the same command in the same project; `elsewhere`: in another checkout (another machine) that shares
+    only the tracking store, so the checkpoint comes from the run's artifacts."""
     straight = make_project(tmp_path / "straight", resumable_params(name), bundled_data)
     killed = make_project(tmp_path / "killed", resumable_params(name), bundled_data)
     steps, every = RESUMABLE[name]
 
     command, env = train_command(killed, name)
     process = subprocess.Popen(command, cwd=killed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = killed / "models" / name / "checkpoint.pt"
     deadline = time.monotonic() + 300
-    while checkpoint_step(checkpoint) < every and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while stored_step(killed) < every and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    stopped_at = checkpoint_step(checkpoint)
-    assert every <= stopped_at < steps, "the kill must land mid-run"
+    stopped_at = checkpoint_step(killed / "models" / name / "checkpoint.pt")
+    in_store = stored_step(killed)
+    assert every <= in_store <= stopped_at < steps, "the kill must land mid-run, after a checkpoint reached the store"
 
-    run_cli(*command, cwd=killed, MLFLOW_TRACKING_URI=store_of(killed))  # the same command again
+    resumer = killed if where == "here" else make_project(tmp_path / "elsewhere", resumable_params(name), bundled_data)
+    run_cli(*command, cwd=resumer, MLFLOW_TRACKING_URI=store_of(killed))  # the same command again
     run_cli(*train_command(straight, name)[0], cwd=straight, MLFLOW_TRACKING_URI=store_of(straight))
 
+    checkpoint = resumer / "models" / name / "checkpoint.pt"
     resumed = torch.load(checkpoint, weights_only=True)
     reference = torch.load(straight / "models" / name / "checkpoint.pt", weights_only=True)
     assert resumed["step"] == reference["step"] == steps
@@ -76,7 +91,9 @@ def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, b
     runs = MlflowClient(store_of(killed)).search_runs(
         [MlflowClient(store_of(killed)).get_experiment_by_name("gan-pipeline").experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.tags["resumed"] == "true"
-    assert len(list((killed / "models" / name / "history").iterdir())) == 1  # keep_checkpoints = 2
+    [resumed_at] = MlflowClient(store_of(killed)).get_metric_history(runs[0].info.run_id, "resumed_from_step")
+    assert resumed_at.value == resumed_at.step == (stopped_at if where == "here" else in_store)
+    assert len(list((resumer / "models" / name / "history").iterdir())) == 1  # keep_checkpoints = 2
 
 
 def test_divergence_fails_that_variant_alone_and_a_retried_registration_adds_nothing(
