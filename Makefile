@@ -6,14 +6,17 @@ PY     := $(VENV)/bin/python
 # held to the versions in constraints.txt.
 INSTALL = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test full repro ui clean prefect-server prefect-setup worker-cpu worker-gpu deploy retrain mlflow-server serve \
+.PHONY: run test test-fast full repro ui clean prefect-server prefect-setup worker-cpu worker-gpu deploy retrain mlflow-server serve \
         postgres postgres-stop dvc-remote system-packages
 
 run: $(VENV)/.installed        ## the pipeline on the quick profile: train, evaluate, register every variant
 	$(PY) -m flows.pipeline
 
-test: $(VENV)/.installed-test system-packages  ## the test suite
+test: $(VENV)/.installed-test system-packages  ## every test, end-to-end ones included (what CI runs)
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed-test  ## the unit tier: no servers, no whole flow (tests marked e2e are left out)
+	$(PY) -m pytest -m "not e2e"
 
 full: $(VENV)/.installed       ## real training (the `full` profile)
 	$(PY) -m flows.pipeline --profile full
@@ -57,7 +60,7 @@ system-packages:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
-# ---- scheduled retraining on a Prefect server (README "Scheduled retraining"); each command in its own terminal --------
+# ---- scheduled retraining on a Prefect server (docs/operations.md); each command in its own terminal --------
 PREFECT_HOST    ?= $(CONTROL_HOST)
 PREFECT_PORT    ?= 4200
 PREFECT_API_URL ?= http://$(PREFECT_HOST):$(PREFECT_PORT)/api

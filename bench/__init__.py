@@ -1,1 +1,1 @@
-"""Performance measurements of the pipeline (README, "Benchmarks"): never timed unit tests."""
+"""Performance measurements of the pipeline (docs/benchmarks.md): never timed unit tests."""

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ws = Workspace(Path(args.params).resolve().parent)
     print("\n" + ws.report.read_text() + "\n" + registry_table(registrations))
-    print(f"Sample grids: {ws.root / 'samples'}/.  Browse runs: see README, 'Compare runs in MLflow'.")
+    print(f"Sample grids: {ws.root / 'samples'}/.  Browse runs: `make ui` (docs/operations.md).")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 torch's default Adam updates parameter by parameter on CPU (a loop of small kernels); `foreach` updates all of
 them in a few multi-tensor kernels and `fused` in one vectorised kernel per step. Which is fastest is measured
-by bench/ (README, "Benchmarks"): the choice below follows those numbers.
+by bench/ (docs/benchmarks.md): the choice below follows those numbers.
 """
 
 from __future__ import annotations

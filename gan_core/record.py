@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -55,7 +54,7 @@ def stage_name(stage: str, variant: str | None = None) -> str:
 _CWD_LOCK = threading.RLock()
 
 
-@contextmanager
+@contextlib.contextmanager
 def dvc_repo(ws: Workspace) -> Iterator[Any]:
     """The project's DVC repository, opened from inside its root (every DVC call of the project goes through here)."""
     from dvc.repo import Repo  # heavy import, only where a record is read or written

@@ -11,6 +11,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -21,6 +22,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 
 RUN_TIMEOUT_SECONDS = 420
 # A SQLite-backed server on a loaded 2-core machine answers 503 ("database is locked") in bursts: clients retry longer

@@ -15,6 +15,8 @@ from gan_core.workspace import Workspace
 from tests.conftest import make_project
 from tests.services import use_remote, webdav_remote
 
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
+
 
 def same_tree(a: Path, b: Path) -> bool:
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())

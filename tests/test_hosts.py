@@ -45,6 +45,8 @@ import sys
 from pathlib import Path
 from gan_core.dvc_data import pull_data, push_data
 from gan_core.workspace import Workspace
+
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 ws = Workspace(Path.cwd())
 print((push_data(ws) if sys.argv[1] == "push" else pull_data(ws, sys.argv[2])).md5)
 """

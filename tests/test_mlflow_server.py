@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.background import venv_env
+
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 
 # what one GPU worker does for a variant, in one process: data, classifier, train, evaluate, register
 TRAIN_AND_REGISTER = """
@@ -23,7 +26,7 @@ from gan_core.workspace import Workspace
 ws, params = Workspace(Path.cwd()), load_params("params.yaml")
 version = stages.prepare_data(params, ws)
 stages.build_classifier(params, ws)
-record = stages.train_variant(params, ws, "mlp", version.md5)
+record = stages.train_variant(params, ws, "mlp")
 stages.evaluate_variant(params, ws, "mlp")
 registration = stages.register_variant(params, ws, "mlp")
 print(json.dumps({"run_id": record.run_id, "version": registration.version}))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
@@ -17,6 +18,8 @@ from gan_core.config import load_params
 from gan_core.stages import register_variant
 from gan_core.workspace import Workspace
 from tests.conftest import REPO, run_cli, tiny_params
+
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 
 LOAD_AND_SAMPLE = """
 import json, sys, mlflow

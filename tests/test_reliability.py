@@ -143,7 +143,7 @@ def test_an_interrupted_evaluation_leaves_the_previous_outputs_whole(workspace, 
     (workspace / "data").symlink_to(bundled_data)
     loaded, ws = load_params(workspace / "params.yaml"), Workspace(workspace)
     stages.build_classifier(loaded, ws)
-    stages.train_variant(loaded, ws, "mlp", data_md5="test")
+    stages.train_variant(loaded, ws, "mlp")
     stages.evaluate_variant(loaded, ws, "mlp")
     before = {p: p.read_bytes() for p in [ws.metrics("mlp"), *ws.samples("mlp").iterdir()]}
 

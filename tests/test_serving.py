@@ -18,6 +18,8 @@ from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST
 from gan_core.workspace import Workspace
 from tests.background import background, free_port, venv_env
 
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
+
 
 def test_served_champion_draws_images_and_rejects_bad_requests(workspace: Path, tmp_path: Path, mlflow_server: str,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +29,8 @@ def test_served_champion_draws_images_and_rejects_bad_requests(workspace: Path, 
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # registered where a team's server would hold it
     ws, params = Workspace(workspace), load_params(workspace / "params.yaml")
-    stages.train_variant(params, ws, "cgan", stages.prepare_data(params, ws).md5)
+    stages.prepare_data(params, ws)
+    stages.train_variant(params, ws, "cgan")
     stages.build_classifier(params, ws)
     stages.evaluate_variant(params, ws, "cgan")
     assert stages.register_variant(params, ws, "cgan").is_champion

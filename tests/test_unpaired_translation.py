@@ -51,7 +51,7 @@ def cyclegan_workspace(workspace, **data):
 def test_cyclegan_trains_evaluates_and_serves_the_bundled_digits(workspace):
     params, ws = cyclegan_workspace(workspace)
     stages.build_data(params, ws)
-    record = stages.train_variant(params, ws, "cyclegan", data_md5="test")
+    record = stages.train_variant(params, ws, "cyclegan")
     metrics = stages.evaluate_variant(params, ws, "cyclegan")
     assert json.loads(ws.metrics("cyclegan").read_text()) == metrics
     assert (ws.samples("cyclegan") / "samples.png").is_file()
@@ -126,7 +126,7 @@ def test_a_users_junyanz_folders_are_the_domains_and_evaluation_skips_labels(wor
     assert task.spec().num_classes == 0  # the domain is these images' only label
     assert params.variant("cyclegan").semantic_weight > 0  # params.yaml's default
     with pytest.raises(UserError, match="variants.cyclegan.semantic_weight > 0 needs images with classes"):
-        stages.train_variant(params, ws, "cyclegan", data_md5="test")
+        stages.train_variant(params, ws, "cyclegan")
     assert not ws.model_dir("cyclegan").exists()  # refused before anything was written
     evaluation = task.evaluate(tiny_translator, tiny_translator, seed=0)
     assert evaluation.metrics["n_a"] == evaluation.metrics["n_b"] == 4
