@@ -21,7 +21,8 @@ from prefect.context import TaskRunContext
 
 import gan_core
 from gan_core import stages
-from gan_core.config import Params, load_params
+from gan_core.config import Params
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 from flows.work_pools import DEFAULT_GPU_LIMIT
 

@@ -11,7 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from gan_core.config import UserError, load_params
+from gan_core.config import UserError
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 
 STAGES = ("data", "classifier", "train", "evaluate", "register", "report", "theory")

@@ -109,7 +109,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def bundled_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """data/ as `python -m gan_core data` builds it with the default params, built once for the session."""
-    from gan_core.config import DataParams
+    from gan_core.params import DataParams
     from gan_core.data import build_data
 
     root = tmp_path_factory.mktemp("bundled")
@@ -130,7 +130,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def spoken_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled eSpeak spoken digits (default settings) built once for the session: the store's directory."""
-    from gan_core.config import SpeechParams
+    from gan_core.data.audio_store import SpeechParams
     from gan_core.data import build_speech
 
     return build_speech(SpeechParams(), tmp_path_factory.mktemp("data"), REPO)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gan_core.config import ParamsError, load_params
+from gan_core.config import ParamsError
+from gan_core.params import load_params
 from tests.conftest import REPO, run_cli, tiny_params
 
 

@@ -21,7 +21,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows import training
-from gan_core.config import load_params
+from gan_core.params import load_params
 from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli, tiny_params
 
