@@ -63,13 +63,21 @@ TINY = {
 
 
 def tiny_params() -> dict:
+    """params.yaml with TINY's values set; a block params.yaml leaves to the code's defaults is created."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for path, value in TINY.items():
-        node = params
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+        set_param(params, path, value)
     return params
+
+
+def set_param(params: dict, path: tuple[str, ...], value: object) -> None:
+    """Set the value at `path` in a parsed params file, creating the blocks on the way that it lacks."""
+    node = params
+    for key in path[:-1]:
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
 
 
 def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:

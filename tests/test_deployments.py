@@ -23,7 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows import training
 from gan_core.params import load_params
 from tests.background import background, free_port, venv_env
-from tests.conftest import REPO, run_cli, tiny_params
+from tests.conftest import REPO, run_cli, set_param, tiny_params
 
 RUN_TIMEOUT_SECONDS = 420
 # A SQLite-backed server on a loaded 2-core machine answers 503 ("database is locked") in bursts: clients retry longer
@@ -43,16 +43,15 @@ def test_a_training_is_keyed_on_its_data_version_params_and_code_only(tmp_path: 
     params = tiny_params()
     key = training_key(params)
     assert training_key(params) == key
-    for path in [("variants", "mlp", "lr"), ("shared", "seed"), ("data", "split_seed"), ("tracking", "log_every")]:
+    # values other than both params.yaml's and the code's defaults (params.yaml leaves most settings to the code)
+    for path, value in [(("variants", "mlp", "lr"), 0.123), (("shared", "seed"), 7), (("data", "split_seed"), 7),
+                        (("tracking", "log_every"), 7)]:
         other = copy.deepcopy(params)
-        node = other
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] += 1
+        set_param(other, path, value)
         assert training_key(other) != key, path
     other = copy.deepcopy(params)
-    other["evaluation"]["kid_subsets"] += 1  # evaluation only: the trained model stays valid
-    other["variants"]["dcgan"]["lr"] *= 2  # another variant's block
+    set_param(other, ("evaluation", "kid_subsets"), 7)  # evaluation only: the trained model stays valid
+    set_param(other, ("variants", "dcgan", "lr"), 0.123)  # another variant's block
     assert training_key(other) == key
     assert training_key(params, data_md5="another-version.dir") != key
     monkeypatch.setattr(training, "code_version", lambda: "edited")
