@@ -9,9 +9,11 @@ import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
+from gan_core.cli import main
 from gan_core.config import ParamsError
 from gan_core.params import Params, load_params
 from gan_core.variants import variant_configs
+from gan_core.variants.mlp import MLPConfig
 from tests.conftest import REPO, run_cli, tiny_params
 
 
@@ -142,3 +144,10 @@ def test_every_key_dvc_yaml_reads_is_in_params_yaml():
                     missing.append(key.replace("${key}", name or ""))
     assert not missing, f"dvc.yaml reads params that params.yaml lacks: {missing}"
 
+
+def test_params_command_prints_every_setting_with_its_default(capsys):
+    assert main(["params", "--params", str(REPO / "params.yaml")]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == load_params(REPO / "params.yaml").model_dump(mode="json")
+    assert printed["variants"]["mlp"]["hidden"] == MLPConfig.model_fields["hidden"].default  # not in params.yaml
+    assert printed["evaluation"]["speech_classifier"]["features"] == 64  # the vocoding task's default
