@@ -10,6 +10,7 @@ from torch import nn
 
 STD = 0.02
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def normal_init(module: nn.Module, zero_bias: bool = False) -> None:
@@ -19,6 +20,6 @@ def normal_init(module: nn.Module, zero_bias: bool = False) -> None:
         nn.init.normal_(module.weight, 0.0, STD)
         if zero_bias and module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+    elif isinstance(module, BATCH_NORMS) and module.affine:
         nn.init.normal_(module.weight, 1.0, STD)
         nn.init.zeros_(module.bias)
