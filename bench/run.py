@@ -28,7 +28,8 @@ from bench.hardware import load_average, machine
 from bench.pipeline_overhead import measure as pipeline_overhead
 from bench.report import markdown
 from gan_core import tracking
-from gan_core.config import PROFILES, load_params
+from gan_core.config import PROFILES
+from gan_core.params import load_params
 from gan_core.data import build_data
 from gan_core.train import resolve_device
 from gan_core.workspace import write_text_atomic

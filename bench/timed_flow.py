@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.pipeline import gan_pipeline
 from gan_core import tracking
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.workspace import write_text_atomic
 
 

@@ -23,7 +23,8 @@ from bench.hardware import flops_of, matmul_peak_flops, max_rss_mib
 from bench.loops import SYNCHRONOUS_LOGGING, LoopRun, naive_loop, naive_optimizers, product_loop, set_optimizer_kernel, tensor_dataset
 from bench.vocoder_speed import real_time_factor
 from gan_core import tracking
-from gan_core.config import Params, load_params
+from gan_core.config import Params
+from gan_core.params import load_params
 from gan_core.tasks import Task, task_of
 from gan_core.train import resolve_device, seed_everything
 from gan_core.variants import Variant, build_variant

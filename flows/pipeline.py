@@ -19,7 +19,8 @@ from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 
 from gan_core import dvc_data, record, stages
-from gan_core.config import PROFILES, Params, UserError, load_params
+from gan_core.config import PROFILES, Params, UserError
+from gan_core.params import load_params
 from gan_core.tracking import Registration
 from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace

@@ -14,7 +14,8 @@ from prefect import flow, task
 from prefect.concurrency.sync import concurrency
 
 from gan_core import dvc_data, record, stages
-from gan_core.config import Params, load_params
+from gan_core.config import Params
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 from flows.work_pools import DEFAULT_GPU_LIMIT
 

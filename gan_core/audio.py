@@ -23,8 +23,8 @@ LOG_FLOOR = 1e-5
 
 @dataclass(frozen=True)
 class MelSpec:
-    """Settings of the mel spectrogram (defaults: `data.speech` in gan_core/config.py); a vocoder's input means
-    something only under the settings it was trained with."""
+    """Settings of the mel spectrogram (`data.speech.mel`, MelParams in gan_core/data/audio_store.py); a vocoder's
+    input means something only under the settings it was trained with."""
 
     sample_rate: int
     n_fft: int

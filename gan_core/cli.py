@@ -1,5 +1,7 @@
 """`python -m gan_core <stage>`: the stage commands `dvc.yaml` runs, one per pipeline stage.
 
+`python -m gan_core params` prints every setting with the value a run uses (params.yaml over the code's defaults).
+
 User mistakes (bad params, missing files) print one line per problem and exit with code 2, no traceback.
 """
 
@@ -11,15 +13,19 @@ import logging
 import sys
 from pathlib import Path
 
-from gan_core.config import UserError, load_params
+import yaml
+
+from gan_core.config import UserError
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 
 STAGES = ("data", "classifier", "train", "evaluate", "register", "report", "theory")
+COMMANDS = (*STAGES, "params")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("stage", choices=COMMANDS)
     parser.add_argument("variants", nargs="*", help="variant names (train, evaluate, register, report); "
                                                      "default for report: every variant in params.yaml")
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
@@ -36,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_stage(stage: str, variants: list[str], params_path: Path, profile: str | None, if_missing: bool = False) -> None:
-    from gan_core import stages  # after validation's imports, so a bad params file fails fast
-
     params = load_params(params_path, profile=profile)
+    if stage == "params":
+        print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), end="")
+        return
+    from gan_core import stages  # only once the params are valid, so a bad params file fails fast
     ws = Workspace(params_path.resolve().parent)
     names = variants or list(params.variants)
     for name in names:

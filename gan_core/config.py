@@ -1,4 +1,14 @@
-"""params.yaml: the only place parameters are read and checked.
+"""The generic half of params.yaml: the sections every run has, the models tasks build on, and the checked loader.
+
+This module imports nothing else of gan_core: variants and tasks build their settings on it, and
+gan_core/params.py puts them together (`load_params`). What it knows of params.yaml is what every run shares
+(`shared`, `tracking`, the image data of `data` and the image metrics of `evaluation`); each variant's block
+(`Variant.Config`) and each task's blocks (`Task.settings`, e.g. `data.speech`) come from their own files.
+
+Every setting has one home. Most have it in their model's default here or in the file of the variant or task
+they belong to, and params.yaml holds only values that differ (`python -m gan_core params` prints them all).
+The few that DVC reads by key (dvc.yaml's `params:`, e.g. `shared.seed`) or that `dvc exp run -S` sets
+(`shared.profile`) have no default: DVC fails on a key params.yaml lacks, so params.yaml is their home.
 
 Every error names the key, the bad value and what would be accepted, in one line per problem,
 so a user fixes the file without reading a traceback.
@@ -6,14 +16,22 @@ so a user fixes the file without reading a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SerializeAsAny, ValidationError, create_model,
+    model_validator,
+)
 
 Profile = Literal["quick", "full"]
 PROFILES: tuple[str, ...] = ("quick", "full")
+
+# Blocks a task adds to params.yaml, by key path ("data.speech") -> (type, default), as pydantic's create_model
+# takes fields: the task's own settings, validated by their own models
+Blocks = Mapping[str, tuple[Any, Any]]
 
 
 class UserError(Exception):
@@ -45,9 +63,10 @@ class VariantConfig(StrictModel):
 
 
 class SharedParams(StrictModel):
-    seed: int = Field(0, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    profile: Profile = "quick"
+    # no defaults: dvc.yaml tracks seed and device by key and `dvc exp run -S shared.profile=full` sets the profile
+    seed: int = Field(ge=0)
+    device: Literal["auto", "cpu", "cuda"]
+    profile: Profile
     checkpoint_every: PositiveInt = 1000
     keep_checkpoints: PositiveInt = 2  # the latest checkpoint and the ones before it, kept on disk
 
@@ -60,91 +79,15 @@ class FolderParams(StrictModel):
     channels: Literal[1, 3] = 3
 
 
-class AlignedParams(StrictModel):
-    """A user's paired images in junyanz's aligned format (see gan_core/data/aligned.py)."""
-
-    path: Path  # relative to the project root; holds train/ and val/
-    image_size: Literal[16, 32, 64, 128, 256] = 64  # each half is resized to this (SSIM's window needs 11 px)
-    channels: Literal[1, 3] = 3
-    direction: Literal["AtoB", "BtoA"] = "AtoB"  # A is the left half
-
-
-class PairedDataParams(StrictModel):
-    """The data of paired translation (pix2pix): bundled printed digits (8x8 -> 32x32) or an aligned folder."""
-
-    source: Literal["printed", "aligned"] = "printed"
-    aligned: AlignedParams | None = None
-
-    @model_validator(mode="after")
-    def _aligned_given_when_used(self) -> PairedDataParams:
-        if self.source == "aligned" and self.aligned is None:
-            raise ValueError("data.paired.source 'aligned' needs a data.paired.aligned block with at least 'path'")
-        return self
-
-
-class MelParams(StrictModel):
-    """The log-mel spectrogram the vocoder hears (gan_core/audio.py); hop 256 as in Kumar et al. (MelGAN, 2019)."""
-
-    n_fft: PositiveInt = 1024
-    hop_length: PositiveInt = 256
-    win_length: PositiveInt = 1024
-    n_mels: PositiveInt = 80
-    f_min: float = Field(0.0, ge=0.0)
-    f_max: PositiveFloat = 8000.0
-
-    @model_validator(mode="after")
-    def _window_fits(self) -> MelParams:
-        if self.win_length > self.n_fft:
-            raise ValueError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
-        if self.f_min >= self.f_max:
-            raise ValueError(f"f_min {self.f_min} is not below f_max {self.f_max}")
-        return self
-
-
-class SpeechParams(StrictModel):
-    """Spoken digits 0-9 for the vocoder: synthesized by eSpeak NG (bundled) or a folder of recordings."""
-
-    source: Literal["espeak", "fsdd"] = "espeak"  # fsdd: `path` holds <digit>_<speaker>_<n>.wav files
-    path: Path | None = None  # relative to the project root
-    sample_rate: int = Field(16_000, ge=8_000, le=48_000)  # every utterance is resampled to this rate
-    takes: PositiveInt = 3  # espeak: utterances per voice and digit, each with its own drawn rate and pitch
-    test_fraction: float = Field(0.25, gt=0.0, lt=1.0)  # of the speakers (voices), held out for evaluation
-    seed: int = Field(0, ge=0)  # espeak's rate/pitch draws and jitter; which speakers are held out
-    mel: MelParams = MelParams()
-    segment_length: PositiveInt = 8192  # samples per training example (Kumar et al.); a multiple of mel.hop_length
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SpeechParams:
-        if self.source == "fsdd" and self.path is None:
-            raise ValueError("data.speech.source 'fsdd' needs data.speech.path (a folder of <digit>_<speaker>_<n>.wav)")
-        if self.segment_length % self.mel.hop_length:
-            raise ValueError(f"segment_length {self.segment_length} is not a multiple of mel.hop_length "
-                             f"{self.mel.hop_length}")
-        if self.mel.f_max > self.sample_rate / 2:
-            raise ValueError(f"mel.f_max {self.mel.f_max} is above the Nyquist frequency {self.sample_rate / 2} "
-                             f"of sample_rate {self.sample_rate}")
-        return self
-
-
-class CaptionParams(StrictModel):
-    """The captions written for the bundled digits (gan_core/data/captions.py)."""
-
-    seed: int = Field(0, ge=0)  # draws each image's templates and synonyms
-    phrasings_per_image: int = Field(3, ge=1, le=5)  # distinct templates per image (5 exist)
-
-
 class DataParams(StrictModel):
+    """The images of the generation task and of the classifier stage, and the split every image source uses.
+    Tasks add their own blocks (`Task.settings`: `paired`, `unpaired`, `speech`, `captions`)."""
+
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: int = Field(0, ge=0)
     folder: FolderParams | None = None
-    paired: PairedDataParams = PairedDataParams()
-    # the unpaired translation task (cyclegan): None translates the bundled handwritten (A) <-> printed (B) digits;
-    # a block reads a user's trainA/ trainB/ testA/ testB/ folders (gan_core/data/unpaired.py)
-    unpaired: FolderParams | None = None
-    speech: SpeechParams = SpeechParams()  # the vocoding task's data (melgan)
-    captions: CaptionParams = CaptionParams()
 
     @model_validator(mode="after")
     def _folder_given_when_used(self) -> DataParams:
@@ -154,7 +97,7 @@ class DataParams(StrictModel):
 
 
 class ClassifierParams(StrictModel):
-    """The digit classifier whose features define FID/KID and whose predictions count classes."""
+    """A digit classifier whose features define FID/KID and whose predictions count classes."""
 
     features: PositiveInt = 128
     epochs: PositiveInt = 30
@@ -163,32 +106,31 @@ class ClassifierParams(StrictModel):
 
 
 class EvaluationParams(StrictModel):
+    """The image metrics (gan_core/evaluate/image_metrics.py). Tasks add their own classifiers (`Task.settings`)."""
+
+    # the classifier stage's, on `data`'s images: the generation task's feature space; the unpaired translation task
+    # trains one per domain with the same settings
     classifier: ClassifierParams = ClassifierParams()
-    # stackgan: a digit classifier of the printed 32x32 bitmaps reads the generated images
-    printed_classifier: ClassifierParams = ClassifierParams(epochs=3)
-    # pix2pix: the same kind of classifier on 16x16 averages (gan_core/tasks/paired_translation.py); 3 epochs left it
-    # too weak (0.986 on real held-out bitmaps) to tell pix2pix from bicubic, 8 cost little at 16x16
-    paired_classifier: ClassifierParams = ClassifierParams(epochs=8)
-    # the vocoding task's judge of intelligibility: a spoken-digit classifier of log-mels (features: its width)
-    speech_classifier: ClassifierParams = ClassifierParams(features=64, epochs=30, batch_size=32)
     kid_subset_size: PositiveInt = 100
     kid_subsets: PositiveInt = 50
-    prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage
+    prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage (Naeem et al. 2020)
     # a class counts as covered when at least this fraction of the samples is classified as it
     class_coverage_min_fraction: float = Field(0.01, gt=0.0, lt=1.0)
 
 
 class TrackingParams(StrictModel):
     experiment: str = Field("gan-pipeline", min_length=1)
-    log_every: PositiveInt = 50
+    log_every: PositiveInt  # steps per logged (averaged) loss point; no default: dvc.yaml tracks it by key
 
 
 class Params(StrictModel):
-    shared: SharedParams = SharedParams()
+    """The sections every run has. gan_core/params.py derives the model that also holds every task's blocks."""
+
+    shared: SharedParams
     data: DataParams = DataParams()
     evaluation: EvaluationParams = EvaluationParams()
-    tracking: TrackingParams = TrackingParams()
-    variants: dict[str, VariantConfig]
+    tracking: TrackingParams
+    variants: dict[str, SerializeAsAny[VariantConfig]]  # dumped with each variant's own fields
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:
@@ -202,8 +144,32 @@ class Params(StrictModel):
         return getattr(self.variant(name).steps, self.shared.profile)
 
 
-def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
-    """Read and validate params.yaml; `profile` overrides `shared.profile` when given."""
+M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound=Params)
+
+
+def with_blocks(model: type[M], blocks: Blocks, module: str) -> type[M]:
+    """A subclass of `model` that also holds `blocks`, nested by their key paths: "data.speech" extends the
+    model of `model.data` with a `speech` field. Every section keeps its validators and its defaults; the new
+    classes are named as their bases and belong to `module` (which must bind them by those names, for pickle)."""
+    own: dict[str, tuple[Any, Any]] = {}
+    nested: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for path, field in blocks.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = field
+        else:
+            own[head] = field
+    for head, inner in nested.items():
+        section = with_blocks(model.model_fields[head].annotation, inner, module)
+        own[head] = (section, section())
+    return create_model(model.__name__, __base__=model, __module__=module, **own)
+
+
+def read_params(path: str | Path, model: type[P], variant_configs: Mapping[str, type[VariantConfig]],
+                profile: str | None = None) -> P:
+    """Read and validate a params file against `model`, each `variants.<name>` block against `variant_configs[name]`;
+    `profile` overrides `shared.profile` when given."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
@@ -219,11 +185,12 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
             raise ParamsError(f"profile '{profile}' is unknown; accepted: {', '.join(PROFILES)}")
         shared = raw.get("shared") if isinstance(raw.get("shared"), dict) else {}
         raw = {**raw, "shared": {**shared, "profile": profile}}
-    variants = _validate_variants(path, raw.get("variants"))
+    variants = _validate_variants(path, raw.get("variants"), variant_configs)
     try:
-        return Params.model_validate({**raw, "variants": variants})
+        return model.model_validate({**raw, "variants": variants})
     except ValidationError as err:
-        raise ParamsError(_describe(path, err, Params)) from None
+        raise ParamsError(_describe(path, err, model)) from None
+
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -238,21 +205,19 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _validate_variants(path: Path, blocks: Any) -> dict[str, VariantConfig]:
-    # Imported here because the variant files import this module for their config base class.
-    from gan_core.variants import get_variant_class, variant_names
-
+def _validate_variants(path: Path, blocks: Any, configs: Mapping[str, type[VariantConfig]]) -> dict[str, VariantConfig]:
+    known = ", ".join(sorted(configs))
     if not isinstance(blocks, dict) or not blocks:
-        raise ParamsError(f"{path}: 'variants' must map variant names to their settings; "
-                          f"known variants: {', '.join(variant_names())}")
-    configs = {}
+        raise ParamsError(f"{path}: 'variants' must map variant names to their settings; known variants: {known}")
+    validated = {}
     for name, block in blocks.items():
-        cls = get_variant_class(str(name))
+        if name not in configs:
+            raise ParamsError(f"unknown variant '{name}'; known variants: {known}")
         try:
-            configs[name] = cls.Config.model_validate(block if block is not None else {})
+            validated[name] = configs[name].model_validate(block if block is not None else {})
         except ValidationError as err:
-            raise ParamsError(_describe(path, err, cls.Config, prefix=("variants", name))) from None
-    return configs
+            raise ParamsError(_describe(path, err, configs[name], prefix=("variants", name))) from None
+    return validated
 
 
 def _describe(path: Path, err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:

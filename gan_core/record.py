@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
-from gan_core.config import Params, load_params
+from gan_core.config import Params
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ def stage_record(params: Params, ws: Workspace, stage: str) -> StageRecord:
     """The deps and params of `stage` as dvc.yaml lists them, with their md5s here and the values in `params`."""
     from dvc.dependency.param import ParamsDependency
 
-    # each variant's block dumped as its own config class (as the base class it would lose its settings)
-    effective = {**params.model_dump(mode="json"),
-                 "variants": {name: config.model_dump(mode="json") for name, config in params.variants.items()}}
+    effective = params.model_dump(mode="json")
     deps, values = {}, {}
     with dvc_repo(ws) as repo:
         (found,) = repo.stage.collect(stage)

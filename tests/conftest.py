@@ -63,13 +63,21 @@ TINY = {
 
 
 def tiny_params() -> dict:
+    """params.yaml with TINY's values set; a block params.yaml leaves to the code's defaults is created."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for path, value in TINY.items():
-        node = params
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+        set_param(params, path, value)
     return params
+
+
+def set_param(params: dict, path: tuple[str, ...], value: object) -> None:
+    """Set the value at `path` in a parsed params file, creating the blocks on the way that it lacks."""
+    node = params
+    for key in path[:-1]:
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
 
 
 def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
@@ -112,7 +120,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def bundled_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """data/ as `python -m gan_core data` builds it with the default params, built once for the session."""
-    from gan_core.config import DataParams
+    from gan_core.params import DataParams
     from gan_core.data import build_data
 
     root = tmp_path_factory.mktemp("bundled")
@@ -133,7 +141,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def spoken_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled eSpeak spoken digits (default settings) built once for the session: the store's directory."""
-    from gan_core.config import SpeechParams
+    from gan_core.data.audio_store import SpeechParams
     from gan_core.data import build_speech
 
     return build_speech(SpeechParams(), tmp_path_factory.mktemp("data"), REPO)

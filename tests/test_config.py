@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel, TypeAdapter
 
-from gan_core.config import ParamsError, load_params
+from gan_core.cli import main
+from gan_core.config import ParamsError
+from gan_core.params import Params, load_params
+from gan_core.variants import variant_configs
+from gan_core.variants.mlp import MLPConfig
 from tests.conftest import REPO, run_cli, tiny_params
 
 
@@ -83,3 +88,66 @@ def test_entry_points_exit_2_and_write_nothing(tmp_path, entry):
     assert "'variants.mlp.lr' = -1" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no MLflow store, no outputs
+
+
+_REQUIRED = object()
+
+
+def restated_defaults(raw: dict, model: type[BaseModel], default: BaseModel | None, prefix: str = "") -> list[str]:
+    """The keys of a parsed params file whose value is the code's default (`default`: the section's default
+    instance, whose values beat its fields' own defaults, e.g. a task's classifier with more epochs)."""
+    found = []
+    for key, value in raw.items():
+        field = model.model_fields[key]
+        if default is not None:
+            known = getattr(default, key)
+        else:
+            known = _REQUIRED if field.is_required() else field.get_default(call_default_factory=True)
+        path, annotation = f"{prefix}{key}", field.annotation
+        if model is Params and key == "variants":
+            for name, block in value.items():
+                found += restated_defaults(block or {}, variant_configs()[name], None, f"variants.{name}.")
+        elif isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += restated_defaults(value, annotation, None if known is _REQUIRED else known, f"{path}.")
+        elif known is not _REQUIRED and TypeAdapter(annotation).dump_python(known, mode="json") == value:
+            found.append(f"{path} = {value!r}")
+    return found
+
+
+def test_params_yaml_holds_no_default():
+    """A default has one home, the code: params.yaml only holds values that differ (or that have no default)."""
+    restated = restated_defaults(yaml.safe_load((REPO / "params.yaml").read_text()), Params, None)
+    assert not restated, f"params.yaml restates the code's defaults, remove: {', '.join(restated)}"
+
+
+def test_a_restated_default_is_named():
+    raw = tiny_params()
+    raw["variants"]["mlp"]["hidden"] = 256  # MLPConfig's default
+    raw["evaluation"]["paired_classifier"] = {"epochs": 8, "features": 64}  # the task's default epochs, other width
+    assert restated_defaults(raw, Params, None) == ["evaluation.paired_classifier.epochs = 8",
+                                                    "variants.mlp.hidden = 256"]
+
+
+def test_every_key_dvc_yaml_reads_is_in_params_yaml():
+    """DVC fails on a params key that params.yaml lacks: a key dvc.yaml names must stay there, even at a default."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    missing = []
+    for stage in stages.values():
+        keys = stage.get("do", stage).get("params", [])
+        for key in keys:
+            for name in raw["variants"] if "${key}" in key else [None]:
+                node = raw
+                for part in (key.replace("${key}", name) if name else key).split("."):
+                    node = node.get(part) if isinstance(node, dict) else None
+                if node is None:
+                    missing.append(key.replace("${key}", name or ""))
+    assert not missing, f"dvc.yaml reads params that params.yaml lacks: {missing}"
+
+
+def test_params_command_prints_every_setting_with_its_default(capsys):
+    assert main(["params", "--params", str(REPO / "params.yaml")]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == load_params(REPO / "params.yaml").model_dump(mode="json")
+    assert printed["variants"]["mlp"]["hidden"] == MLPConfig.model_fields["hidden"].default  # not in params.yaml
+    assert printed["evaluation"]["speech_classifier"]["features"] == 64  # the vocoding task's default

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gan_core.config import UserError, load_params
-from gan_core.config import DataParams
+from gan_core.config import DataParams, UserError
+from gan_core.params import load_params
 from gan_core.data import load_split
 from gan_core.data.digits import build_digits
 from gan_core.data.image_store import read_split, to_model_range

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from gan_core.config import DataParams, FolderParams, UserError, load_params
+from gan_core.config import FolderParams, UserError
 from gan_core.data import build_data, load_split
 from gan_core.data.folder import build_folder
+from gan_core.params import DataParams, load_params
 from gan_core import stages
 from gan_core.workspace import Workspace
 

@@ -14,8 +14,10 @@ from mlflow.exceptions import MlflowException
 
 from gan_core import tracking
 from gan_core.audio import LOG_FLOOR, MelSpec, log_mel
-from gan_core.config import ClassifierParams, DataParams, EvaluationParams, Params, SpeechParams, UserError
+from gan_core.config import ClassifierParams, UserError
+from gan_core.data.audio_store import SpeechParams
 from gan_core.losses import feature_matching, hinge_discriminator, hinge_generator, multi_resolution_stft
+from gan_core.params import DataParams, EvaluationParams, Params
 from gan_core.tasks.vocoding import MAX_REQUEST_SECONDS, Vocoding, vocode_utterance
 from gan_core.train import seed_everything
 from gan_core.variants import build_variant
@@ -33,7 +35,8 @@ def task(spoken_digits, tmp_path_factory) -> Vocoding:
     """The vocoding task over the session's eSpeak digits, with short training segments."""
     speech = SpeechParams(segment_length=2048)
     evaluation = EvaluationParams(speech_classifier=ClassifierParams(features=32, epochs=10, batch_size=32))
-    params = Params(data=DataParams(dir=spoken_digits.parent, speech=speech), evaluation=evaluation,
+    params = Params(shared={"seed": 0, "device": "cpu", "profile": "quick"}, tracking={"log_every": 50},
+                    data=DataParams(dir=spoken_digits.parent, speech=speech), evaluation=evaluation,
                     variants={"melgan": {"steps": {"quick": 1, "full": 1}}})
     return Vocoding(params, Workspace(tmp_path_factory.mktemp("project")), torch.device("cpu"))
 

@@ -21,7 +21,7 @@ TRAIN_AND_REGISTER = """
 import json
 from pathlib import Path
 from gan_core import stages
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
 ws, params = Workspace(Path.cwd()), load_params("params.yaml")
 version = stages.prepare_data(params, ws)

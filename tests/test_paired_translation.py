@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from gan_core import stages
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.data import build_data
 from gan_core.data.pairs import PairSpec
 from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST

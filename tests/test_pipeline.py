@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.stages import register_variant
 from gan_core.workspace import Workspace
 from tests.conftest import REPO, run_cli, tiny_params

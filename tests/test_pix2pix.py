@@ -61,12 +61,12 @@ def test_randomness_is_dropout_only_and_follows_the_generator():
     source = torch.rand(4, 1, 8, 8) * 2 - 1
 
     def run(seed: int, rows: slice = slice(None)) -> torch.Tensor:
-        return variant.translate(source[rows], torch.Generator().manual_seed(seed))
+        return variant.translate(source[rows], generator=torch.Generator().manual_seed(seed))
 
     assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
     deterministic = tiny(dropout_at_inference=False)
-    alone = deterministic.translate(source[:1], torch.Generator().manual_seed(1))
-    in_batch = deterministic.translate(source, torch.Generator().manual_seed(2))
+    alone = deterministic.translate(source[:1], generator=torch.Generator().manual_seed(1))
+    in_batch = deterministic.translate(source, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(alone, in_batch[:1], atol=1e-6)  # running batch-norm statistics, no dropout
 
 
@@ -75,7 +75,7 @@ def test_step_reports_its_losses_and_training_lowers_held_out_l1(printed):
     variant = tiny()
 
     def held_out_l1() -> float:
-        return F.l1_loss(variant.translate(test.small.images, torch.Generator().manual_seed(0)),
+        return F.l1_loss(variant.translate(test.small.images, generator=torch.Generator().manual_seed(0)),
                          test.large.images).item()
 
     untrained = held_out_l1()

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from gan_core import record
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.workspace import Workspace
-from tests.conftest import REPO, make_project, run_cli, store_of, tiny_params
+from tests.conftest import REPO, make_project, run_cli, set_param, store_of, tiny_params
 
 
 def test_the_committed_dvc_lock_is_current() -> None:
@@ -32,17 +32,15 @@ def test_a_training_fingerprint_is_what_dvc_yaml_says_it_depends_on(tmp_path: Pa
     params = tiny_params()
     first = fingerprint(params)
     assert fingerprint(params) == first
-    for path in [("variants", "mlp", "lr"), ("shared", "seed"), ("tracking", "log_every"),
-                 ("data", "speech", "takes")]:
+    # values other than both params.yaml's and the code's defaults
+    for path, value in [(("variants", "mlp", "lr"), 0.123), (("shared", "seed"), 7), (("tracking", "log_every"), 7),
+                        (("data", "speech", "takes"), 7)]:
         other = copy.deepcopy(params)
-        node = other
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = node[path[-1]] * 2 + 1
+        set_param(other, path, value)
         assert fingerprint(other) != first, path
     other = copy.deepcopy(params)
-    other["evaluation"]["kid_subsets"] += 1  # evaluation only: the trained model stays valid
-    other["variants"]["dcgan"]["lr"] *= 2  # another variant's block
+    set_param(other, ("evaluation", "kid_subsets"), 7)  # evaluation only: the trained model stays valid
+    set_param(other, ("variants", "dcgan", "lr"), 0.123)  # another variant's block
     assert fingerprint(other) == first
 
     append(root / "gan_core" / "variants" / "dcgan.py")  # another variant's file

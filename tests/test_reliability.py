@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from gan_core import stages
-from gan_core.config import UserError, load_params
+from gan_core.config import UserError
+from gan_core.params import load_params
 from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST, requested_count
 from gan_core.workspace import Workspace
 from tests.conftest import make_project, run_cli, store_of, tiny_params

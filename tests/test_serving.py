@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gan_core import stages
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST
 from gan_core.workspace import Workspace
 from tests.background import background, free_port, venv_env

@@ -25,7 +25,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_espeak_digits_are_byte_identical_across_processes(spoken_digits, tmp_path):
-    build = ("from pathlib import Path; from gan_core.config import SpeechParams; from gan_core.data import "
+    build = ("from pathlib import Path; from gan_core.data.audio_store import SpeechParams; from gan_core.data import "
              f"build_speech; build_speech(SpeechParams(), Path({str(tmp_path)!r}), Path({str(REPO)!r}))")
     subprocess.run([sys.executable, "-c", build], check=True, cwd=REPO)
     assert _digests(tmp_path / "speech") == _digests(spoken_digits)

@@ -17,7 +17,8 @@ import torch
 from mlflow.exceptions import MlflowException
 
 from gan_core import text_encoder
-from gan_core.config import Params, load_params
+from gan_core.config import Params
+from gan_core.params import load_params
 from gan_core.data import captions as captions_module
 from gan_core.data import digits, printed, text_images
 from gan_core.data.captions import EVALUATION_TEMPLATES, TRAINING_TEMPLATES, WORDS

@@ -10,7 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from gan_core import theory
-from gan_core.config import load_params
+from gan_core.params import load_params
 from gan_core.stages import theory_checks
 from gan_core.workspace import Workspace
 from tests.conftest import tiny_params

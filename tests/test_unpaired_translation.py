@@ -13,7 +13,8 @@ import yaml
 from mlflow.exceptions import MlflowException
 
 from gan_core import stages
-from gan_core.config import UserError, load_params
+from gan_core.config import UserError
+from gan_core.params import load_params
 from gan_core.data import ImageSet
 from gan_core.data.unpaired import unpaired_batches
 from gan_core.tasks import get_task

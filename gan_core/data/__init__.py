@@ -6,6 +6,9 @@ Image source of the generation task: `digits` (bundled, default) or `folder` (a 
 (`data.paired.source`); a user's unpaired ones: `unpaired` (trainA/ trainB/ testA/ testB/) when `data.unpaired` is
 set. Speech of the vocoding task: `speech` (bundled eSpeak NG digits, default) or `fsdd` (a folder of recordings),
 chosen by `data.speech.source`. Every source is rebuilt byte for byte, so data.dvc records one version of `data/`.
+
+The functions below take the whole `data` section as gan_core/params.py validates it: gan_core.config's fields
+and the blocks the tasks add (`paired`, `unpaired`, `speech`, `captions`; each source's model lives with it here).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from gan_core.config import DataParams, SpeechParams
+from gan_core.config import DataParams
 from gan_core.data import aligned, captions, digits, folder, fsdd, printed, speech, unpaired
-from gan_core.data.audio_store import SpeechSet, read_speech_split
+from gan_core.data.audio_store import SpeechParams, SpeechSet, read_speech_split
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.image_store import ImageBatch, ImageSet, ImageSpec, image_batches, read_split
 

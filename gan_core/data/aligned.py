@@ -11,12 +11,13 @@ is silently cropped or distorted); each half is resized to `image_size` with Lan
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gan_core.config import UserError
+from gan_core.config import StrictModel, UserError
 from gan_core.data.folder import EXTENSIONS, read_image
 from gan_core.data.image_store import write_image_store
 
@@ -25,6 +26,15 @@ MAX_VALUE = 255
 FOLDERS = {"train": "train", "val": "test"}  # junyanz's folder -> the image store's split
 B_ARRAY = "b"
 LAYOUT = "train/ and val/ of images holding A | B side by side (junyanz's aligned format)"
+
+
+class AlignedParams(StrictModel):
+    """A user's paired images in junyanz's aligned format (`data.paired.aligned`: the layout above)."""
+
+    path: Path  # relative to the project root; holds train/ and val/
+    image_size: Literal[16, 32, 64, 128, 256] = 64  # each half is resized to this (SSIM's window needs 11 px)
+    channels: Literal[1, 3] = 3
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # A is the left half
 
 
 def aligned_files(source: Path) -> list[tuple[Path, str]]:

@@ -15,19 +15,66 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import soxr
 import torch
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from torch import Tensor
 
-from gan_core.config import UserError
+from gan_core.config import StrictModel, UserError
 from gan_core.workspace import atomic_dir
 
 SPLITS = ("train", "test")
 PEAK = 0.95  # peak level after normalisation: headroom below the vocoder's tanh limit of 1
 PCM_SCALE = 32767
+
+
+class MelParams(StrictModel):
+    """The log-mel spectrogram the vocoder hears (gan_core/audio.py); hop 256 as in Kumar et al. (MelGAN, 2019)."""
+
+    n_fft: PositiveInt = 1024
+    hop_length: PositiveInt = 256
+    win_length: PositiveInt = 1024
+    n_mels: PositiveInt = 80
+    f_min: float = Field(0.0, ge=0.0)
+    f_max: PositiveFloat = 8000.0
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> MelParams:
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if self.f_min >= self.f_max:
+            raise ValueError(f"f_min {self.f_min} is not below f_max {self.f_max}")
+        return self
+
+
+class SpeechParams(StrictModel):
+    """Spoken digits 0-9 of the vocoding task (`data.speech`): synthesized by eSpeak NG (bundled) or a folder of
+    recordings."""
+
+    source: Literal["espeak", "fsdd"] = "espeak"  # fsdd: `path` holds <digit>_<speaker>_<n>.wav files
+    path: Path | None = None  # relative to the project root
+    sample_rate: int = Field(16_000, ge=8_000, le=48_000)  # every utterance is resampled to this rate
+    takes: PositiveInt = 3  # espeak: utterances per voice and digit, each with its own drawn rate and pitch
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0)  # of the speakers (voices), held out for evaluation
+    seed: int = Field(0, ge=0)  # espeak's rate/pitch draws and jitter; which speakers are held out
+    mel: MelParams = MelParams()
+    segment_length: PositiveInt = 8192  # samples per training example (Kumar et al.); a multiple of mel.hop_length
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpeechParams:
+        if self.source == "fsdd" and self.path is None:
+            raise ValueError("data.speech.source 'fsdd' needs data.speech.path (a folder of <digit>_<speaker>_<n>.wav)")
+        if self.segment_length % self.mel.hop_length:
+            raise ValueError(f"segment_length {self.segment_length} is not a multiple of mel.hop_length "
+                             f"{self.mel.hop_length}")
+        if self.mel.f_max > self.sample_rate / 2:
+            raise ValueError(f"mel.f_max {self.mel.f_max} is above the Nyquist frequency {self.sample_rate / 2} "
+                             f"of sample_rate {self.sample_rate}")
+        return self
 
 
 @dataclass(frozen=True)

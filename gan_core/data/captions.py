@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from gan_core.config import UserError
+from gan_core.config import StrictModel, UserError
 from gan_core.workspace import write_text_atomic
 
 SUBDIR = "captions"
@@ -58,6 +59,15 @@ EVALUATION_TEMPLATES = (
     "an image of the number {word} that is {listed}",
     "please draw {a} {adjectives} {numeral}",
 )
+
+
+class CaptionParams(StrictModel):
+    """The captions written for the bundled digits (`data.captions`)."""
+
+    seed: int = Field(0, ge=0)  # draws each image's templates and synonyms
+    # distinct training templates per image
+    phrasings_per_image: int = Field(PHRASINGS_PER_IMAGE, ge=1, le=len(TRAINING_TEMPLATES))
+
 
 SLANT_DEGREES = 6.0  # a handwritten digit leaning further than this (either way) is called slanted
 INK_THRESHOLD = 0.25  # share of the maximum value above which a pixel counts for the bounding box

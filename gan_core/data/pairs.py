@@ -9,15 +9,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import torch
+from pydantic import model_validator
 from torch import Tensor
 
-from gan_core.config import DataParams
+from gan_core.config import DataParams, StrictModel
 from gan_core.data import aligned, printed
+from gan_core.data.aligned import AlignedParams
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.image_store import read_split
+
+
+class PairedDataParams(StrictModel):
+    """The data of paired translation (`data.paired`): bundled printed digits (8x8 -> 32x32) or an aligned folder."""
+
+    source: Literal["printed", "aligned"] = "printed"
+    aligned: AlignedParams | None = None
+
+    @model_validator(mode="after")
+    def _aligned_given_when_used(self) -> PairedDataParams:
+        if self.source == "aligned" and self.aligned is None:
+            raise ValueError("data.paired.source 'aligned' needs a data.paired.aligned block with at least 'path'")
+        return self
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from gan_core.config import ClassifierParams, UserError
 from gan_core.data import ImageSet, image_batches
+from gan_core.nn.modes import freeze
 from gan_core.workspace import atomic_path
 
 
@@ -63,7 +64,7 @@ def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> Im
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return model.eval()
+    return freeze(model)
 
 
 @torch.no_grad()
@@ -83,4 +84,4 @@ def load_classifier(path: Path, device: torch.device | str = "cpu") -> ImageClas
     payload = torch.load(path, map_location="cpu", weights_only=True)
     model = ImageClassifier(payload["channels"], payload["num_classes"], payload["features"])
     model.load_state_dict(payload["state"])
-    return model.to(device).eval()
+    return freeze(model.to(device))

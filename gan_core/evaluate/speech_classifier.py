@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from gan_core.audio import LOG_FLOOR
 from gan_core.config import ClassifierParams
+from gan_core.nn.modes import freeze
 
 _SILENCE = math.log(LOG_FLOOR)
 HEARING_FLOOR = 2.0 - 80 / 20 * math.log(10)  # log-mel 80 dB below the loudest speech bands
@@ -64,7 +65,7 @@ def train_speech_classifier(mels: list[Tensor], labels: Tensor, num_classes: int
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return model.eval()
+    return freeze(model)
 
 
 @torch.no_grad()

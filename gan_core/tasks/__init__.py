@@ -4,6 +4,6 @@ A task owns what is specific to its problem - its training data, its evaluation 
 answers requests - so the stages, the training loop, the flow and the registry stay the same for every variant.
 """
 
-from gan_core.tasks.base import Evaluation, Task, get_task, register_task, task_of
+from gan_core.tasks.base import Evaluation, Task, all_tasks, get_task, register_task, task_of
 
-__all__ = ["Evaluation", "Task", "get_task", "register_task", "task_of"]
+__all__ = ["Evaluation", "Task", "all_tasks", "get_task", "register_task", "task_of"]

@@ -1,14 +1,17 @@
 """The shape of a task, and the name -> task registry.
 
-A variant names its task (`Variant.task`); the task module of that name, `gan_core/tasks/<name>.py`, is imported
-only when needed (audio or text tasks bring heavy libraries) and registers its class with `@register_task`.
+A variant's role names its task (`Variant.task`); the task module of that name, `gan_core/tasks/<name>.py`,
+registers its class with `@register_task` when imported: one at a time by `get_task` (audio or text tasks bring
+heavy libraries), all of them by `all_tasks` (gan_core/params.py, which needs every task's settings).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
@@ -18,7 +21,7 @@ from mlflow.models import ModelSignature
 from PIL import Image
 from torch import Tensor
 
-from gan_core.config import Params
+from gan_core.config import Blocks, Params
 from gan_core.variants import Variant, get_variant_class
 from gan_core.workspace import Workspace
 
@@ -40,6 +43,11 @@ class Task(ABC):
     """One kind of problem: its data (`spec`, `batches`), its evaluation and the requests its generators serve."""
 
     name: ClassVar[str]
+    # the variants' role class (gan_core/variants/base.py): it declares every method the task calls on a variant
+    role: ClassVar[type[Variant]]
+    # the task's own blocks of params.yaml, validated by their models (gan_core/config.py, `Blocks`): e.g. its data
+    # source ("data.speech") and its evaluation classifier ("evaluation.speech_classifier"), defaults included
+    settings: ClassVar[Blocks] = {}
     Spec: ClassVar[type]  # frozen dataclass of ints and tuples: saved in checkpoints and registered models
     score: ClassVar[str]  # the metric (lower is better) that ranks registered versions and picks `champion`
     report_columns: ClassVar[dict[str, str]]  # metric key -> column title in reports/comparison.md
@@ -89,6 +97,8 @@ class Task(ABC):
 
 
 def register_task(cls: type[Task]) -> type[Task]:
+    if cls.role.task != cls.name:
+        raise TypeError(f"task {cls.name}: its role {cls.role.__name__} belongs to the task '{cls.role.task}'")
     _TASKS[cls.name] = cls
     return cls
 
@@ -97,6 +107,14 @@ def get_task(name: str) -> type[Task]:
     if name not in _TASKS:
         importlib.import_module(f"gan_core.tasks.{name}")
     return _TASKS[name]
+
+
+def all_tasks() -> list[type[Task]]:
+    """Every task, by name: each module of this package imported."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name != "base":
+            importlib.import_module(f"gan_core.tasks.{module.name}")
+    return [_TASKS[name] for name in sorted(_TASKS)]
 
 
 def task_of(variant: str) -> type[Task]:

@@ -33,6 +33,7 @@ PREVIEW_SAMPLES = 10  # a conditional variant draws the digits 0-9
 @register_task
 class Generation(Task):
     name = "generation"
+    role = ImageGenerator  # its data and classifier are gan_core/config.py's `data` and `evaluation.classifier`
     Spec = ImageSpec
     score = "fid"
     report_columns = {

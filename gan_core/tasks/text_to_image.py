@@ -1,4 +1,4 @@
-"""Text to image: a sentence in, a 32x32 digit out (variants: `stackgan`, which provides `generate_stages`).
+"""Text to image: a sentence in, a 32x32 digit out (variants: `TextToImageGenerator`s, e.g. stackgan).
 
 Data: the printed digits' 32x32 bitmaps with their captions (gan_core/data/text_images.py); the test split holds
 out whole fonts. Requests: `{"text": ["a thin sans-serif four", ...]}`, param `seed`; any sentence works (it is
@@ -29,7 +29,8 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 from torch import Tensor
 
-from gan_core.data.captions import EVALUATION_TEMPLATES, WORDS, Look, caption, measure_strokes
+from gan_core.config import ClassifierParams
+from gan_core.data.captions import EVALUATION_TEMPLATES, WORDS, CaptionParams, Look, caption, measure_strokes
 from gan_core.data.image_store import ImageSet
 from gan_core.data.images import to_unit_range
 from gan_core.data.text_images import (
@@ -40,7 +41,7 @@ from gan_core.evaluate.image_metrics import compare_to_reference, labelled_rows
 from gan_core.pyfunc_input import requested_texts
 from gan_core.tasks.base import Evaluation, Task, register_task
 from gan_core.text_encoder import ENCODER_PACKAGES, cached_encode, encode
-from gan_core.variants import Variant
+from gan_core.variants import TextToImageGenerator
 
 PAIRS_PER_LOOK = 2  # noise draws per (digit, look, template) in the attribute pairs
 SAMPLE_LOOKS = (  # rows of the samples image, each drawn by stage I and stage II for the digits 0-9
@@ -48,11 +49,18 @@ SAMPLE_LOOKS = (  # rows of the samples image, each drawn by stage I and stage I
     Look(weight="bold", slant="upright", family="mono"), Look(weight="light", slant="italic", family="serif"),
 )
 PREVIEW_LOOK = Look(weight="bold", slant="upright", family="serif")
+STAGE_NUMERALS = ("I", "II", "III", "IV")  # row labels of the samples image, one per stage
 
 
 @register_task
 class TextToImage(Task):
     name = "text_to_image"
+    role = TextToImageGenerator
+    settings = {
+        "data.captions": (CaptionParams, CaptionParams()),
+        # reads the digits in generated 32x32 images (as 16x16 averages, `classifier_view`)
+        "evaluation.printed_classifier": (ClassifierParams, ClassifierParams(epochs=3)),
+    }
     Spec = TextImageSpec
     score = "fid"
     report_columns = {
@@ -79,7 +87,7 @@ class TextToImage(Task):
 
     # ---- evaluation ---------------------------------------------------------------------------------------
 
-    def evaluate(self, trained: Variant, untrained: Variant, seed: int) -> Evaluation:
+    def evaluate(self, trained: TextToImageGenerator, untrained: TextToImageGenerator, seed: int) -> Evaluation:
         train_set, test_set = self.train_split, self.split("test")
         reference = ImageSet(classifier_view(train_set.images), train_set.labels, num_classes=10)
         classifier = self.classifier(reference, seed)
@@ -104,7 +112,7 @@ class TextToImage(Task):
         """A classifier of the printed train split (trained here: the pipeline's 8x8 one cannot read 32x32)."""
         return train_classifier(reference, self.params.evaluation.printed_classifier, seed)
 
-    def attribute_agreement(self, variant: Variant, seed: int) -> dict[str, float]:
+    def attribute_agreement(self, variant: TextToImageGenerator, seed: int) -> dict[str, float]:
         """Share of caption pairs differing only in weight (in slant) where the bold (italic) image has more ink
         (leans further right); both images of a pair get the same noise."""
         results = {}
@@ -132,18 +140,19 @@ class TextToImage(Task):
             results[metric] = float(ordered.double().mean())
         return results
 
-    def stages_image(self, variant: Variant, seed: int) -> Any:
-        """Stage I (enlarged) above stage II for a few looks, the digits 0-9 left to right."""
+    def stages_image(self, variant: TextToImageGenerator, seed: int) -> Any:
+        """Each stage (enlarged to the last's size) above the next for a few looks, the digits 0-9 left to right."""
         rows = {}
         for look in SAMPLE_LOOKS:
             texts = [caption(d, look, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
-            low, high = variant.generate_stages(self.encode(texts), _generator(seed, self.device))
+            stages = variant.generate_stages(self.encode(texts), _generator(seed, self.device))
             name = " ".join(v for v in (look.weight, look.slant, look.family) if v)
-            rows[f"I: {name}"] = to_unit_range(F.interpolate(low, size=high.shape[-1], mode="nearest"))
-            rows[f"II: {name}"] = to_unit_range(high)
+            for numeral, images in zip(STAGE_NUMERALS, stages):
+                rows[f"{numeral}: {name}"] = to_unit_range(F.interpolate(images, size=stages[-1].shape[-1],
+                                                                         mode="nearest"))
         return labelled_rows(rows, label_width=170)
 
-    def preview(self, variant: Variant, seed: int) -> Tensor:
+    def preview(self, variant: TextToImageGenerator, seed: int) -> Tensor:
         texts = [caption(d, PREVIEW_LOOK, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
         return to_unit_range(variant.generate(self.encode(texts), _generator(seed, self.device)))
 
@@ -164,7 +173,8 @@ class TextToImage(Task):
         return {"text": ["a thin sans-serif four", "a bold italic serif seven"]}
 
     @classmethod
-    def predict(cls, variant: Variant, model_input: pd.DataFrame | dict, params: dict[str, Any] | None) -> np.ndarray:
+    def predict(cls, variant: TextToImageGenerator, model_input: pd.DataFrame | dict,
+                params: dict[str, Any] | None) -> np.ndarray:
         texts = requested_texts(model_input)
         generator = torch.Generator().manual_seed(int((params or {}).get("seed", 0)))
         return to_unit_range(variant.generate(torch.as_tensor(encode(texts)), generator)).numpy()

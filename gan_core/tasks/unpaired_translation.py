@@ -35,6 +35,7 @@ from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import Array
 from torch import Tensor
 
+from gan_core.config import FolderParams
 from gan_core.data import ImageSet, ImageSpec, digits, printed, unpaired
 from gan_core.data.image_store import read_split
 from gan_core.data.images import to_unit_range
@@ -51,6 +52,10 @@ GRID_COLUMNS = 10
 @register_task
 class UnpairedTranslation(Task):
     name = "unpaired_translation"
+    role = UnpairedTranslator
+    # None translates the bundled handwritten (A) <-> printed (B) digits; a block reads a user's trainA/ trainB/
+    # testA/ testB/ folders (gan_core/data/unpaired.py). Its classifiers use `evaluation.classifier`'s settings.
+    settings = {"data.unpaired": (FolderParams | None, None)}
     Spec = ImageSpec
     score = "fid_mean"
     report_columns = {

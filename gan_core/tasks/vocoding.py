@@ -35,7 +35,9 @@ from PIL import Image
 from torch import Tensor
 
 from gan_core.audio import LOG_FLOOR, MelSpec, log_mel
+from gan_core.config import ClassifierParams
 from gan_core.data import SpeechSet, load_speech_split
+from gan_core.data.audio_store import SpeechParams
 from gan_core.data.segments import WaveMelBatch, wave_mel_batches
 from gan_core.evaluate.speech_classifier import speech_accuracy, train_speech_classifier
 from gan_core.losses import multi_resolution_stft
@@ -52,6 +54,12 @@ RTF_SECONDS = 20.0  # audio vocoded (at most) to measure the real-time factor
 @register_task
 class Vocoding(Task):
     name = "vocoding"
+    role = Vocoder
+    settings = {
+        "data.speech": (SpeechParams, SpeechParams()),
+        # judges intelligibility: a spoken-digit classifier of real log-mels (`features`: its width)
+        "evaluation.speech_classifier": (ClassifierParams, ClassifierParams(features=64, batch_size=32)),
+    }
     Spec = MelSpec
     score = "mel_distance"
     report_columns = {

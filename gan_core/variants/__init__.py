@@ -4,9 +4,9 @@ import importlib
 import pkgutil
 
 from gan_core.variants.base import (
-    GeneratorExport, ImageGenerator, TorchVariant, UnpairedTranslator, Variant, Vocoder, balanced_labels,
-    build_variant,
-    get_variant_class, variant_names,
+    ROLES, Direction, GeneratorExport, ImageGenerator, PairedTranslator, TextToImageGenerator, TorchVariant,
+    Translator, UnpairedTranslator, Variant, Vocoder, balanced_labels, build_variant, get_variant_class,
+    variant_configs, variant_names,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -14,6 +14,7 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "GeneratorExport", "ImageGenerator", "TorchVariant", "UnpairedTranslator", "Variant", "Vocoder",
-    "balanced_labels", "build_variant", "get_variant_class", "variant_names",
+    "ROLES", "Direction", "GeneratorExport", "ImageGenerator", "PairedTranslator", "TextToImageGenerator",
+    "TorchVariant", "Translator", "UnpairedTranslator", "Variant", "Vocoder", "balanced_labels", "build_variant",
+    "get_variant_class", "variant_configs", "variant_names",
 ]

@@ -1,8 +1,11 @@
-"""The one shape every GAN has, and the name -> class registry.
+"""The one shape every GAN has, the role of each task, and the name -> class registry.
 
-A variant builds its networks and optimizers, does one training step, and runs its generator (how depends on
-its task: `sample` for image generation, `translate`, `vocode`, ...). It never opens files, logs or reads
-params.yaml: the training loop, its task (data, evaluation, serving) and tracking do that for every variant alike.
+A variant builds its networks and optimizers, does one training step, and runs its generator. How it runs its
+generator is its task's business: each task has a role class here that declares exactly what the task calls on
+its variants (`ImageGenerator.sample`, `PairedTranslator.translate`, `TextToImageGenerator.generate_stages`, ...),
+and every variant subclasses the role of its task, which also gives it `task`. A variant never opens files, logs
+or reads params.yaml: the training loop, its task (data, evaluation, serving) and tracking do that for every
+variant alike.
 """
 
 from __future__ import annotations
@@ -31,15 +34,19 @@ class GeneratorExport:
 
 
 class Variant(ABC):
-    """One GAN. Subclasses set `name`, `Config` and `task` and are registered by `@register`."""
+    """One GAN. Subclasses set `name` and `Config`, subclass their task's role (which sets `task`) and are
+    registered by `@register`."""
 
     name: ClassVar[str]
     Config: ClassVar[type[VariantConfig]]
     task: ClassVar[str]  # the gan_core.tasks module that gives its data, evaluates it and serves it
+    config: VariantConfig
+    spec: Any  # the task's Spec: the data's shapes the networks are sized by
+    device: torch.device
 
     def __init__(self, config: VariantConfig, spec: Any, device: torch.device) -> None:
         self.config = config
-        self.spec = spec  # the task's Spec: the data's shapes the networks are sized by
+        self.spec = spec
         self.device = device
 
     @abstractmethod
@@ -95,8 +102,10 @@ class TorchVariant(Variant):
         self.nets["G"].load_state_dict(state["G"])
 
 
+# ---- roles: one per task, declaring what that task calls on its variants ------------------------------------
+
 class ImageGenerator(Variant):
-    """A variant of the image-generation task (gan_core/tasks/generation.py): noise (and a label) in, image out."""
+    """The role of the image-generation task (gan_core/tasks/generation.py): noise (and a label) in, image out."""
 
     task = "generation"
     # True when `sample` follows requested class labels (evaluation then scores class accuracy and intra-class FID)
@@ -110,25 +119,66 @@ class ImageGenerator(Variant):
 Direction = Literal["AtoB", "BtoA"]
 
 
-class UnpairedTranslator(Variant):
-    """A variant of the unpaired translation task (gan_core/tasks/unpaired_translation.py): an image of domain A in,
+class Translator(Variant):
+    """What both translation roles share: one `translate`, whatever the task."""
+
+    directions: ClassVar[tuple[Direction, ...]]  # the directions a translator of the role was trained for
+
+    @abstractmethod
+    def translate(self, images: Tensor, direction: Direction = "AtoB",
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Images (N, C, h, w) in [-1, 1] of the source domain -> their translations (N, C', H, W) in [-1, 1].
+        `generator` draws what the translator leaves to chance (pix2pix's dropout; None: torch's global stream);
+        a deterministic translator ignores it. Raises ValueError for a direction not in `directions`."""
+
+    def _check_direction(self, direction: str) -> None:
+        if direction not in self.directions:
+            raise ValueError(f"{self.name} translates {' and '.join(self.directions)}; got direction {direction!r}")
+
+
+class PairedTranslator(Translator):
+    """The role of the paired translation task (gan_core/tasks/paired_translation.py): trained on aligned pairs, it
+    translates one way (`data.paired.aligned.direction` chooses which half of the pairs is A)."""
+
+    task = "paired_translation"
+    directions = ("AtoB",)
+
+
+class UnpairedTranslator(Translator):
+    """The role of the unpaired translation task (gan_core/tasks/unpaired_translation.py): an image of domain A in,
     the same image in domain B's style out, and back; trained without pairs."""
 
     task = "unpaired_translation"
+    directions = ("AtoB", "BtoA")
+
+
+class TextToImageGenerator(Variant):
+    """The role of the text-to-image task (gan_core/tasks/text_to_image.py): sentence vectors in, images out."""
+
+    task = "text_to_image"
 
     @abstractmethod
-    def translate(self, images: Tensor, direction: Direction) -> Tensor:
-        """Images (N, C, H, W) in [-1, 1] of the source domain -> their translations, same shape, in [-1, 1]."""
+    def generate_stages(self, embeddings: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The images of every stage, coarsest first (a one-stage generator returns one), for sentence vectors
+        (N, E); each (N, C, H_s, W_s) in [-1, 1] and independent of the rest of its request."""
+
+    def generate(self, embeddings: Tensor, generator: torch.Generator) -> Tensor:
+        """The answer: the last stage's images (N, C, H, W) in [-1, 1], one per sentence vector in `embeddings`."""
+        return self.generate_stages(embeddings, generator)[-1]
 
 
 class Vocoder(Variant):
-    """A variant of the vocoding task (gan_core/tasks/vocoding.py): log-mel frames in, waveform out."""
+    """The role of the vocoding task (gan_core/tasks/vocoding.py): log-mel frames in, waveform out."""
 
     task = "vocoding"
 
     @abstractmethod
     def vocode(self, mel: Tensor) -> Tensor:
         """Log-mel frames (B, n_mels, F) of `gan_core.audio.log_mel` -> waves (B, F * hop) in [-1, 1]."""
+
+
+ROLES: tuple[type[Variant], ...] = (ImageGenerator, PairedTranslator, UnpairedTranslator, TextToImageGenerator,
+                                    Vocoder)
 
 
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
@@ -138,6 +188,9 @@ def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu"
 
 def register(cls: type[Variant]) -> type[Variant]:
     """Class decorator: makes a variant known by its `name` to params.yaml, the CLI and the flow."""
+    if not any(issubclass(cls, role) for role in ROLES):
+        raise TypeError(f"variant {cls.__name__} subclasses no role ({', '.join(r.__name__ for r in ROLES)}): its "
+                        f"task would call methods it never promised")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -156,3 +209,8 @@ def build_variant(name: str, config: dict[str, Any], spec: Any, device: torch.de
 
 def variant_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def variant_configs() -> dict[str, type[VariantConfig]]:
+    """Each registered variant's params model, by name: what `variants.<name>` in params.yaml is validated against."""
+    return {name: _REGISTRY[name].Config for name in variant_names()}

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from gan_core.losses import discriminator_bce, generator_bce
 from gan_core.data import ImageBatch, ImageSpec
+from gan_core.losses import discriminator_bce, generator_bce
+from gan_core.nn.modes import evaluating, freeze, frozen
 from gan_core.optim import adam
 from gan_core.speed import autocast, place_nets
 from gan_core.variants.base import ImageGenerator, TorchVariant, balanced_labels, register
@@ -73,7 +74,7 @@ class CGAN(TorchVariant, ImageGenerator):
         if config.generator_ema > 0:
             # averaging G's iterates smooths the oscillation of GAN training (Yazici et al., ICLR 2019); copied
             # before placing, so a compiled G_ema runs its own weights
-            nets["G_ema"] = copy.deepcopy(nets["G"]).requires_grad_(False)
+            nets["G_ema"] = freeze(copy.deepcopy(nets["G"]))
         self.nets = place_nets(nets, config.speed, device)
         self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device) for k in ("G", "D")}
 
@@ -110,27 +111,26 @@ class CGAN(TorchVariant, ImageGenerator):
         self.optims["D"].step()
 
         # G through D with target "real" for its labels; D frozen, as in the `mlp` step
-        D.requires_grad_(False)
-        with autocast(self.config.speed, self.device):
-            g_loss = generator_bce(D(self._generate(z, g_labels), g_labels), self.config.generator_loss)
-        self.optims["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optims["G"].step()
-        D.requires_grad_(True)
+        with frozen(D):
+            with autocast(self.config.speed, self.device):
+                g_loss = generator_bce(D(self._generate(z, g_labels), g_labels), self.config.generator_loss)
+            self.optims["G"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.optims["G"].step()
         if "G_ema" in self.nets:
             with torch.no_grad():
                 for average, current in zip(self.nets["G_ema"].parameters(), G.parameters()):
                     average.lerp_(current, 1.0 - self.config.generator_ema)
         return {**{k: v.detach() for k, v in losses.items()}, "loss_g": g_loss.detach()}
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         if labels is None:
             labels = balanced_labels(n, self.spec.num_classes, self.device)
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         z = torch.randn(n, self.config.noise_dim, generator=generator, device=generator.device)
-        return self._generate(z.to(self.device), labels.to(self.device), self._sampler())
+        with evaluating(self._sampler()):
+            return self._generate(z.to(self.device), labels.to(self.device), self._sampler())
 
     def generator_state(self) -> dict[str, Any]:
         return {"G": self._sampler().state_dict()}

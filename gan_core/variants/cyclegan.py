@@ -30,6 +30,7 @@ classes in both domains (the bundled digits); a user's trainA/ trainB/ folders h
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import torch
@@ -42,6 +43,8 @@ from gan_core.data import ImageSpec
 from gan_core.data.unpaired import UnpairedBatch
 from gan_core.image_pool import ImagePool
 from gan_core.losses import least_squares
+from gan_core.nn.init import normal_init
+from gan_core.nn.modes import evaluating, frozen
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.resnet_generator import paper_residual_blocks, resnet_generator, scaled_downsamplings
 from gan_core.optim import adam
@@ -73,14 +76,6 @@ def class_reader(channels: int, num_classes: int) -> nn.Sequential:
     )
 
 
-def init_weights(module: nn.Module) -> None:
-    """Convolution weights ~ N(0, 0.02), biases 0 (Zhu et al., appendix 7.1)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-
 @register
 class CycleGAN(TorchVariant, UnpairedTranslator):
     name = "cyclegan"
@@ -103,7 +98,7 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
 
         self.nets = {"G_AB": generator(), "G_BA": generator(), "D_A": discriminator(), "D_B": discriminator()}
         for net in self.nets.values():
-            net.apply(init_weights).to(device)
+            net.apply(partial(normal_init, zero_bias=True)).to(device)  # Zhu et al., appendix 7.1
 
         def optimizer_of(*names: str) -> torch.optim.Adam:
             return adam([p for name in names for p in self.nets[name].parameters()], config.lr, config.betas, device)
@@ -138,27 +133,23 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
         c = self.config
         real_a, real_b = batch.a, batch.b
 
-        # ---- generators, discriminators frozen (their backward only carries the gradient on) ----
-        D_A.requires_grad_(False)
-        D_B.requires_grad_(False)
-        fake_b, fake_a = G_AB(real_a), G_BA(real_b)
-        cycle = (F.l1_loss(G_BA(fake_b), real_a), F.l1_loss(G_AB(fake_a), real_b))
-        identity = (F.l1_loss(G_AB(real_b), real_b), F.l1_loss(G_BA(real_a), real_a)) if c.identity_weight > 0 \
-            else (torch.zeros((), device=self.device),) * 2
-        g_ab, g_ba = least_squares(D_B(fake_b), real=True), least_squares(D_A(fake_a), real=True)
-        g_loss = g_ab + g_ba + c.cycle_weight * (sum(cycle) + c.identity_weight * sum(identity))
+        # ---- generators, discriminators (and C) frozen: their backward only carries the gradient on ----
         losses = {}
-        if "C" in self.nets:
-            self.nets["C"].requires_grad_(False)
-            semantic = (F.cross_entropy(self.nets["C"](fake_b), batch.labels_a)
-                        + F.cross_entropy(self.nets["C"](fake_a), batch.labels_b))
-            g_loss = g_loss + c.semantic_weight * semantic
-            losses["loss_semantic"] = (semantic / 2).detach()
-        self.optims["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optims["G"].step()
-        D_A.requires_grad_(True)
-        D_B.requires_grad_(True)
+        with frozen(D_A, D_B, *[self.nets[k] for k in ("C",) if k in self.nets]):
+            fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+            cycle = (F.l1_loss(G_BA(fake_b), real_a), F.l1_loss(G_AB(fake_a), real_b))
+            identity = (F.l1_loss(G_AB(real_b), real_b), F.l1_loss(G_BA(real_a), real_a)) if c.identity_weight > 0 \
+                else (torch.zeros((), device=self.device),) * 2
+            g_ab, g_ba = least_squares(D_B(fake_b), real=True), least_squares(D_A(fake_a), real=True)
+            g_loss = g_ab + g_ba + c.cycle_weight * (sum(cycle) + c.identity_weight * sum(identity))
+            if "C" in self.nets:
+                semantic = (F.cross_entropy(self.nets["C"](fake_b), batch.labels_a)
+                            + F.cross_entropy(self.nets["C"](fake_a), batch.labels_b))
+                g_loss = g_loss + c.semantic_weight * semantic
+                losses["loss_semantic"] = (semantic / 2).detach()
+            self.optims["G"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.optims["G"].step()
 
         # ---- discriminators on real images and on fakes from the history pools; halved as in the paper ----
         pooled_a, pooled_b = self.pools["A"].query(fake_a), self.pools["B"].query(fake_b)
@@ -169,7 +160,6 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
         self.optims["D"].step()
 
         if "C" in self.nets:  # C learns the classes from real images only
-            self.nets["C"].requires_grad_(True)
             logits = self.nets["C"](torch.cat([real_a, real_b]))
             loss_c = F.cross_entropy(logits, torch.cat([batch.labels_a, batch.labels_b]))
             self.optims["C"].zero_grad(set_to_none=True)
@@ -186,12 +176,14 @@ class CycleGAN(TorchVariant, UnpairedTranslator):
             "loss_identity": (sum(identity) / 2).detach(),
         }
 
-    @torch.no_grad()
-    def translate(self, images: Tensor, direction: Direction) -> Tensor:
-        # instance norm keeps no running statistics: an image's translation does not depend on the others
-        if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
-        return self.nets["G_AB" if direction == "AtoB" else "G_BA"](images.to(self.device))
+    def translate(self, images: Tensor, direction: Direction = "AtoB",
+                  generator: torch.Generator | None = None) -> Tensor:
+        # no randomness (`generator` unused), and instance norm keeps no running statistics: an image's translation
+        # does not depend on the others
+        self._check_direction(direction)
+        G = self.nets["G_AB" if direction == "AtoB" else "G_BA"]
+        with evaluating(G):
+            return G(images.to(self.device))
 
     def state_dict(self) -> dict[str, Any]:
         return {

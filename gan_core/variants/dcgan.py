@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from gan_core.config import UserError
 from gan_core.data import ImageSpec
+from gan_core.nn.init import normal_init
 from gan_core.variants.base import register
 from gan_core.variants.unconditional import UnconditionalConfig, UnconditionalGAN
 
@@ -30,15 +31,6 @@ class DCGANConfig(UnconditionalConfig):
     noise_dim: PositiveInt = 64
     base_channels: PositiveInt = 32
     resolution: Literal[8, 16, 32, 64] | None = None  # None: the data's size
-
-
-def radford_init(module: nn.Module) -> None:
-    """Weights ~ N(0, 0.02); batch-norm scales ~ N(1, 0.02), shifts 0 (Radford et al., section 4)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 @register
@@ -77,7 +69,7 @@ class DCGAN(UnconditionalGAN):
 
         nets = {"G": nn.Sequential(*g_layers), "D": nn.Sequential(*d_layers)}
         for net in nets.values():
-            net.apply(radford_init)
+            net.apply(normal_init)
         return nets
 
     def generate(self, z: Tensor) -> Tensor:

@@ -34,6 +34,8 @@ from gan_core.audio import MelSpec
 from gan_core.config import UserError, VariantConfig
 from gan_core.data.segments import WaveMelBatch
 from gan_core.losses import feature_matching, hinge_discriminator, hinge_generator, multi_resolution_stft
+from gan_core.nn.init import normal_init
+from gan_core.nn.modes import evaluating, frozen
 from gan_core.optim import adam
 from gan_core.variants.base import TorchVariant, Vocoder, register
 
@@ -87,7 +89,7 @@ def upsample_factors(hop: int) -> tuple[int, ...]:
 
 def _conv(*args, **kwargs) -> nn.Module:
     conv = (nn.ConvTranspose1d if kwargs.pop("transposed", False) else nn.Conv1d)(*args, **kwargs)
-    nn.init.normal_(conv.weight, 0.0, 0.02)
+    normal_init(conv)
     return weight_norm(conv)
 
 
@@ -205,7 +207,6 @@ class MelGAN(TorchVariant, Vocoder):
         fake = G(batch.mel)
 
         # ---- D: hinge loss, real waves vs G's waves of the same mels ----
-        D.requires_grad_(True)
         real_outputs = D(batch.wave)
         fake_outputs = D(fake.detach())
         loss_d = sum(hinge_discriminator(r[-1], f[-1]) for r, f in zip(real_outputs, fake_outputs))
@@ -214,19 +215,20 @@ class MelGAN(TorchVariant, Vocoder):
         self.optims["D"].step()
 
         # ---- G: fool D on every scale, match D's features of the real wave (taken before D's update) ----
-        D.requires_grad_(False)  # G's step leaves D's gradients alone
-        fake_outputs = D(fake)
-        loss_adv = sum(hinge_generator(f[-1]) for f in fake_outputs)
-        loss_fm = sum(feature_matching(r[:-1], f[:-1]) for r, f in zip(real_outputs, fake_outputs))
-        loss_g = loss_adv + self.config.feature_matching_weight * loss_fm
-        losses = {"loss_d": loss_d.detach(), "loss_g": loss_adv.detach(), "loss_feature_matching": loss_fm.detach()}
-        if self.config.stft_loss_weight > 0:
-            loss_stft = multi_resolution_stft(fake.squeeze(1), batch.wave.squeeze(1))
-            loss_g = loss_g + self.config.stft_loss_weight * loss_stft
-            losses["loss_stft"] = loss_stft.detach()
-        self.optims["G"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.optims["G"].step()
+        with frozen(D):  # G's step leaves D's gradients alone
+            fake_outputs = D(fake)
+            loss_adv = sum(hinge_generator(f[-1]) for f in fake_outputs)
+            loss_fm = sum(feature_matching(r[:-1], f[:-1]) for r, f in zip(real_outputs, fake_outputs))
+            loss_g = loss_adv + self.config.feature_matching_weight * loss_fm
+            losses = {"loss_d": loss_d.detach(), "loss_g": loss_adv.detach(),
+                      "loss_feature_matching": loss_fm.detach()}
+            if self.config.stft_loss_weight > 0:
+                loss_stft = multi_resolution_stft(fake.squeeze(1), batch.wave.squeeze(1))
+                loss_g = loss_g + self.config.stft_loss_weight * loss_stft
+                losses["loss_stft"] = loss_stft.detach()
+            self.optims["G"].zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.optims["G"].step()
         return losses
 
     def _set_g_lr(self, lr: float) -> None:
@@ -242,7 +244,7 @@ class MelGAN(TorchVariant, Vocoder):
         zero = loss_stft.new_zeros(())
         return {"loss_d": zero, "loss_g": zero, "loss_feature_matching": zero, "loss_stft": loss_stft.detach()}
 
-    @torch.no_grad()
     def vocode(self, mel: Tensor) -> Tensor:
         """Log-mel frames (B, n_mels, F) -> waves (B, F * hop) in [-1, 1], from G alone."""
-        return self.nets["G"](mel.to(self.device)).squeeze(1)  # no batch norm or dropout: train/eval alike
+        with evaluating(self.nets["G"]):
+            return self.nets["G"](mel.to(self.device)).squeeze(1)

@@ -34,7 +34,7 @@ SEED_RANGE = 2**63 - 1  # numpy seeds drawn from torch generators, so the loop's
 class NumpyConfig(VariantConfig):
     noise_dim: PositiveInt = 32
     hidden: PositiveInt = 128
-    optimizer: Literal["gradient_descent", "adam"] = "adam"
+    optimizer: Literal["gradient_descent", "adam"] = "adam"  # gradient_descent: the article's update; adam: hand-written
     lr: PositiveFloat = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)  # adam only
     dtype: Literal["float64", "float32"] = "float64"

@@ -25,11 +25,12 @@ from torch import Tensor, nn
 from gan_core.config import UserError, VariantConfig
 from gan_core.data.pairs import PairBatch, PairSpec
 from gan_core.losses import discriminator_bce, generator_bce
+from gan_core.nn.init import normal_init
+from gan_core.nn.modes import evaluating, frozen
 from gan_core.nn.patchgan import patch_discriminator
 from gan_core.nn.unet import UNet
 from gan_core.optim import adam
-from gan_core.variants.base import TorchVariant, register
-from gan_core.variants.dcgan import radford_init
+from gan_core.variants.base import Direction, PairedTranslator, TorchVariant, register
 
 
 class Pix2PixConfig(VariantConfig):
@@ -47,10 +48,9 @@ class Pix2PixConfig(VariantConfig):
 
 
 @register
-class Pix2Pix(TorchVariant):
+class Pix2Pix(TorchVariant, PairedTranslator):
     name = "pix2pix"
     Config = Pix2PixConfig
-    task = "paired_translation"
     config: Pix2PixConfig
     spec: PairSpec
 
@@ -67,7 +67,7 @@ class Pix2Pix(TorchVariant):
             "D": patch_discriminator(c_in + c_out, config.d_base_channels, d_downsamplings),
         }
         for net in self.nets.values():
-            net.apply(radford_init).to(device)
+            net.apply(normal_init).to(device)
         self.optims = {k: adam(net.parameters(), config.lr, config.betas, device)
                        for k, net in self.nets.items()}
 
@@ -88,35 +88,31 @@ class Pix2Pix(TorchVariant):
         self.optims["D"].step()
 
         # G: fool the updated D (frozen here) and stay near the target in L1
-        D.requires_grad_(False)
-        g_adversarial = generator_bce(D(torch.cat([source, fake], dim=1)), "non_saturating")
-        g_l1 = F.l1_loss(fake, batch.target)
-        self.optims["G"].zero_grad(set_to_none=True)
-        (g_adversarial + self.config.l1_weight * g_l1).backward()
-        self.optims["G"].step()
-        D.requires_grad_(True)
+        with frozen(D):
+            g_adversarial = generator_bce(D(torch.cat([source, fake], dim=1)), "non_saturating")
+            g_l1 = F.l1_loss(fake, batch.target)
+            self.optims["G"].zero_grad(set_to_none=True)
+            (g_adversarial + self.config.l1_weight * g_l1).backward()
+            self.optims["G"].step()
         return {"loss_d_real": d_real.detach(), "loss_d_fake": d_fake.detach(),
                 "loss_g": g_adversarial.detach(), "loss_l1": g_l1.detach()}
 
-    @torch.no_grad()
-    def translate(self, source: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def translate(self, images: Tensor, direction: Direction = "AtoB",
+                  generator: torch.Generator | None = None) -> Tensor:
         """Sources (n, *source_shape) in [-1, 1] -> translations (n, *target_shape) in [-1, 1].
 
         Dropout draws from `generator` (a seed taken from it) when `dropout_at_inference`, else it is off.
         """
+        self._check_direction(direction)
         G = self.nets["G"]
-        was_training = G.training
-        G.eval()
-        dropouts = [m for m in G.modules() if isinstance(m, nn.Dropout)] if self.config.dropout_at_inference else []
-        for module in dropouts:
-            module.train()
         seed = (int(torch.randint(2 ** 62, (1,), generator=generator, device=generator.device))
                 if generator is not None else None)
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+        with evaluating(G), torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if self.config.dropout_at_inference:  # the paper's noise: dropout stays on, batch norm does not
+                for module in G.modules():
+                    if isinstance(module, nn.Dropout):
+                        module.train()
             if seed is not None:
                 torch.manual_seed(seed)
-            images = G(self._upsampled(source.to(self.device)))
-        G.train(was_training)
-        return images
-
+            return G(self._upsampled(images.to(self.device)))

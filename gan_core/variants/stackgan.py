@@ -35,8 +35,10 @@ from torch import Tensor, nn
 from gan_core.config import VariantConfig
 from gan_core.data.text_images import TextImageBatch, TextImageSpec
 from gan_core.losses import discriminator_bce, gaussian_kl, generator_bce
+from gan_core.nn.init import normal_init
+from gan_core.nn.modes import evaluating, freeze, frozen
 from gan_core.optim import adam
-from gan_core.variants.base import TorchVariant, register
+from gan_core.variants.base import TextToImageGenerator, TorchVariant, register
 
 STAGE_ONE_SIZE = 16
 STAGE_TWO_SIZE = 32
@@ -157,19 +159,9 @@ class MatchingDiscriminator(nn.Module):
         return self.head(torch.cat([x, code], dim=1)).view(-1)
 
 
-def dcgan_init(module: nn.Module) -> None:
-    """Weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02) (the DCGAN initialisation StackGAN's code uses)."""
-    if isinstance(module, (nn.Conv2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
 @register
-class StackGAN(TorchVariant):
+class StackGAN(TorchVariant, TextToImageGenerator):
     name = "stackgan"
-    task = "text_to_image"
     Config = StackGANConfig
     config: StackGANConfig
 
@@ -182,7 +174,7 @@ class StackGAN(TorchVariant):
             "G2": StageTwoGenerator(spec, config), "D2": MatchingDiscriminator(spec, config, STAGE_TWO_SIZE),
         }
         for k, net in self.nets.items():
-            self.nets[k] = net.apply(dcgan_init).to(device)
+            self.nets[k] = net.apply(normal_init).to(device)  # the DCGAN initialisation StackGAN's code uses
         self.optims = {k: adam(net.parameters(), config.lr, config.betas, device)
                        for k, net in self.nets.items()}
         self.step = 0
@@ -210,19 +202,17 @@ class StackGAN(TorchVariant):
             fakes, mu, logvar = G(z, batch.sentences, eps)
         else:
             reals = batch.images
-            with torch.no_grad():
-                low = self.nets["G1"].eval()(z, batch.sentences, eps)[0]
+            low = freeze(self.nets["G1"])(z, batch.sentences, eps)[0]  # stage I is trained: it draws as at inference
             fakes, mu, logvar = G(low, batch.sentences, torch.randn_like(eps))
         losses = self._discriminator_step(stage, reals, fakes.detach(), batch)
 
         # G through D (frozen) with target "real" for its own sentence, plus the CA's KL term
-        D.requires_grad_(False)
-        adversarial = generator_bce(D(fakes, batch.sentences), "non_saturating")
-        kl = gaussian_kl(mu, logvar)
-        self.optims[f"G{stage}"].zero_grad(set_to_none=True)
-        (adversarial + c.kl_weight * kl).backward()
-        self.optims[f"G{stage}"].step()
-        D.requires_grad_(True)
+        with frozen(D):
+            adversarial = generator_bce(D(fakes, batch.sentences), "non_saturating")
+            kl = gaussian_kl(mu, logvar)
+            self.optims[f"G{stage}"].zero_grad(set_to_none=True)
+            (adversarial + c.kl_weight * kl).backward()
+            self.optims[f"G{stage}"].step()
         self.step += 1
         return {**losses, f"loss_g{stage}": adversarial.detach(), f"kl{stage}": kl.detach()}
 
@@ -243,26 +233,17 @@ class StackGAN(TorchVariant):
 
     # ---- inference --------------------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def generate_stages(self, embeddings: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Stage-I (N, C, 16, 16) and stage-II (N, C, 32, 32) images in [-1, 1] for sentence vectors (N, E);
-        batch norm uses running statistics, so an image does not depend on the rest of its request."""
+        """Stage-I (N, C, 16, 16) and stage-II (N, C, 32, 32) images in [-1, 1] for sentence vectors (N, E)."""
         n, c = embeddings.shape[0], self.config
         widths = (c.noise_dim, c.condition_dim, c.condition_dim)
         noise = torch.randn(n, sum(widths), generator=generator, device=generator.device).to(self.device)
         z, eps1, eps2 = noise.split(widths, dim=1)
         G1, G2 = self.nets["G1"], self.nets["G2"]
-        modes = G1.training, G2.training
-        G1.eval(), G2.eval()
         sentences = embeddings.to(self.device, torch.float32)
-        low = G1(z, sentences, eps1)[0]
-        high = G2(low, sentences, eps2)[0]
-        G1.train(modes[0]), G2.train(modes[1])
-        return low, high
-
-    def generate(self, embeddings: Tensor, generator: torch.Generator) -> Tensor:
-        """(N, C, 32, 32) images in [-1, 1], one per sentence vector in `embeddings` (N, E)."""
-        return self.generate_stages(embeddings, generator)[1]
+        with evaluating(G1, G2):
+            low = G1(z, sentences, eps1)[0]
+            return low, G2(low, sentences, eps2)[0]
 
     # ---- states -------------------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
 from gan_core.config import VariantConfig
-from gan_core.losses import GeneratorLoss, discriminator_bce, generator_bce
 from gan_core.data import ImageBatch, ImageSpec
+from gan_core.losses import GeneratorLoss, discriminator_bce, generator_bce
+from gan_core.nn.modes import evaluating, frozen
 from gan_core.optim import adam
 from gan_core.speed import SpeedOptions, as_input, autocast, place_nets
 from gan_core.variants.base import ImageGenerator, TorchVariant
@@ -24,7 +25,7 @@ from gan_core.variants.base import ImageGenerator, TorchVariant
 
 class UnconditionalConfig(VariantConfig):
     noise_dim: PositiveInt = 32
-    lr: PositiveFloat = 2e-4
+    lr: PositiveFloat = 2e-4  # mlp: 1e-3 learns faster but degrades past ~5k steps (FID 38 -> 316 by 30k)
     betas: tuple[float, float] = (0.5, 0.999)
     generator_loss: GeneratorLoss = "non_saturating"
     leaky_slope: float = Field(0.2, ge=0.0, lt=1.0)
@@ -71,22 +72,15 @@ class UnconditionalGAN(TorchVariant, ImageGenerator):
         d_real = self._d_update(as_input(batch.images, self.config.speed), real=True)
 
         # (3) G through D with target "real"; D is frozen so its backward only carries the gradient to G
-        D = self.nets["D"]
-        D.requires_grad_(False)
-        with autocast(self.config.speed, self.device):
-            g_loss = generator_bce(self.discriminate(self.generate(z)), self.config.generator_loss)
-        self.optims["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optims["G"].step()
-        D.requires_grad_(True)
+        with frozen(self.nets["D"]):
+            with autocast(self.config.speed, self.device):
+                g_loss = generator_bce(self.discriminate(self.generate(z)), self.config.generator_loss)
+            self.optims["G"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.optims["G"].step()
         return {"loss_d_fake": d_fake, "loss_d_real": d_real, "loss_g": g_loss.detach()}
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
-        G = self.nets["G"]
-        was_training = G.training
-        G.eval()  # batch norm uses its running statistics: a sample does not depend on the others in its batch
         z = torch.randn(n, self.config.noise_dim, generator=generator, device=generator.device)
-        images = self.generate(z.to(self.device))
-        G.train(was_training)
-        return images
+        with evaluating(self.nets["G"]):
+            return self.generate(z.to(self.device))
