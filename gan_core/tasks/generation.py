@@ -36,7 +36,8 @@ class Generation(Task):
     Spec = ImageSpec
     score = "fid"
     report_columns = {
-        "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_mean": "KID",
+        "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_x1000": "KID x10^3",
+        "kid_std_x1000": "KID spread x10^3",
         "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
         "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)",
         "class_accuracy": "class accuracy", "intra_class_fid": "intra-class FID",
