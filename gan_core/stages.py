@@ -114,10 +114,12 @@ def train_variant(params: Params, ws: Workspace, name: str, data_md5: str | None
     variant = build_variant(name, config.model_dump(), task.spec(), device)
 
     experiment = tracking.configure(ws.root, params.tracking.experiment)
+    # the variant's own settings unprefixed (`lr` on every variant's runs, side by side in the UI), and of `data` only
+    # what the run's task reads
     run_params = tracking.flatten("", {
-        "variant": name, "task": variant.task, "profile": params.shared.profile, "steps": steps,
-        "shared": params.shared.model_dump(mode="json"), "data": params.data.model_dump(mode="json"),
-        name: config.model_dump(mode="json"),
+        "variant": name, "task": variant.task, "steps": steps, "shared": params.shared.model_dump(mode="json"),
+        "data": params.data.model_dump(mode="json", include=set(task.data_params), exclude_none=True),
+        **config.model_dump(mode="json", exclude={"steps"}),
     })
     tags = {
         "variant": name,

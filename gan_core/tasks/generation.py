@@ -42,6 +42,7 @@ class Generation(Task):
         "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)",
         "class_accuracy": "class accuracy", "intra_class_fid": "intra-class FID",
     }
+    data_params = ("source", "dir", "test_fraction", "split_seed", "folder")
 
     def split(self, name: str) -> ImageSet:
         return load_split(self.params.data, self.ws.root, name, self.device)

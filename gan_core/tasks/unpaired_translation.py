@@ -58,6 +58,7 @@ class UnpairedTranslation(Task):
         "label_preservation_ab": "labels kept A->B", "label_preservation_ba": "labels kept B->A",
         "cycle_l1_a": "cycle L1 A", "cycle_l1_b": "cycle L1 B",
     }
+    data_params = ("dir", "test_fraction", "split_seed", "unpaired")  # the bundled domains' split: test_fraction, seed
 
     def domains(self, split: str) -> tuple[ImageSet, ImageSet]:
         """(A, B) of one split, on the task's device."""
