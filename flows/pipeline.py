@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 
-from gan_core import stages
+from gan_core import stages, tracking
 from gan_core.config import PROFILES, Params, UserError, load_params
 from gan_core.tracking import Registration
 from gan_core.train import TrainingDiverged
@@ -84,6 +84,7 @@ def gan_pipeline(
             continue
         evaluate_variant(params, ws, name)
         registrations[name] = register_variant(params, ws, name)
+        get_run_logger().info(summary_line(ws, name, registrations[name]))
     if registrations:
         report = write_report(params, ws, list(registrations))
         create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
@@ -99,6 +100,16 @@ def validated(params_path: str, profile: str | None, variants: list[str] | None)
     for name in names:
         params.variant(name)
     return params, names
+
+
+def summary_line(ws: Workspace, name: str, registration: Registration) -> str:
+    """One variant's outcome: its score beside its floor (and untrained/baseline values), its registry version and
+    its MLflow run."""
+    score = stages.read_evaluation(ws, name)["score"]
+    beside = ", ".join(f"{part.replace('_', ' ')} {value:.4g}" for part, value in score.items() if part != "value")
+    r = registration
+    return (f"{name}: {r.metric} {r.score:.4g}{f' ({beside})' if beside else ''}; {r.name} version {r.version} "
+            f"(champion: version {r.champion_version}); run {tracking.run_url(r.run_id)}")
 
 
 def registry_table(registrations: dict[str, Registration]) -> str:
@@ -122,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ws = Workspace(Path(args.params).resolve().parent)
     print("\n" + ws.report.read_text() + "\n" + registry_table(registrations))
-    print(f"Sample grids: {ws.root / 'samples'}/.  Browse runs: see README, 'Compare runs in MLflow'.")
+    experiment = tracking.configure(ws.root, load_params(args.params).tracking.experiment)
+    print(f"Sample grids: {ws.root / 'samples'}/.  Runs, best score first (a local store: after `make ui`): "
+          f"{tracking.runs_table_url(experiment)}")
     return 0
 
 
