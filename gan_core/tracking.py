@@ -164,7 +164,8 @@ class MetricLogger:
 
 
 def log_samples(run_id: str, image: Image.Image, step: int) -> None:
-    """A sample grid at a training step: the UI shows them by step, and side by side in its compare view."""
+    """A sample grid at a training step: the UI's chart view shows each run's by step (a slider), runs side by
+    side."""
     MlflowClient().log_image(run_id, image, key=SAMPLES_KEY, step=step)
 
 
@@ -183,8 +184,8 @@ def log_file(run_id: str, path: Path, artifact_path: str) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 
-def log_report(experiment_id: str, run_name: str, pictures: list[Path], markdown: Callable[[dict[str, str]], str],
-               ) -> None:
+def log_report(experiment_id: str, run_name: str, pictures: list[Path],
+               markdown: Callable[[dict[str, str]], str]) -> None:
     """The comparison report as a run of its own, tagged `kind=report`: the pictures under `report/`, and
     `report/comparison.md`, the text `markdown({picture file name: its URL})` gives.
 
