@@ -24,7 +24,8 @@ full: $(VENV)/.installed       ## real training (the `full` profile)
 repro: $(VENV)/.installed      ## rebuild data/ if absent, then `dvc repro` (stages call the venv's python)
 	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; python -m gan_core data --if-missing; dvc repro
 
-ui: $(VENV)/.installed         ## the MLflow UI on the local store, http://127.0.0.1:5000
+ui: $(VENV)/.installed         ## the MLflow UI on the local store, http://127.0.0.1:5000; prints the runs table by score
+	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow/mlflow.db $(PY) -m gan_core.tracking http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 # ---- control services of several machines (docs/scaling.md): PostgreSQL and the DVC remote --------------------------

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 
-from gan_core import dvc_data, record, stages
+from gan_core import dvc_data, record, stages, tracking
 from gan_core.config import PROFILES, Params, UserError
 from gan_core.params import load_params
 from gan_core.tracking import Registration
@@ -48,10 +48,11 @@ def train_classifier(params: Params, ws: Workspace) -> dict[str, float]:
 
 
 @task(name="evaluate", task_run_name="evaluate-{name}")
-def evaluate_variant(params: Params, ws: Workspace, name: str, training: stages.TrainRecord) -> dict[str, float]:
+def evaluate_variant(params: Params, ws: Workspace, name: str, training: stages.TrainRecord
+                     ) -> stages.EvaluationRecord:
     return record.run_or_reuse(params, ws, record.stage_name("evaluate", name),
                                run=lambda: stages.evaluate_variant(params, ws, name, training),
-                               reuse=lambda: stages.read_metrics(ws, name))
+                               reuse=lambda: stages.read_evaluation(ws, name))
 
 
 @task(name="theory")
@@ -114,6 +115,7 @@ def gan_pipeline(
             continue
         evaluate_variant(params, ws, name, trainings[name])
         registrations[name] = register_variant(params, ws, name, trainings[name])
+        get_run_logger().info(summary_line(ws, name, registrations[name]))
     theory(params, ws)  # before the report: the report stage depends on every metrics/ file, theory's included
     if registrations:
         report = write_report(params, ws, {name: trainings[name] for name in registrations})
@@ -130,6 +132,16 @@ def validated(params_path: str, profile: str | None, variants: list[str] | None)
     for name in names:
         params.variant(name)
     return params, names
+
+
+def summary_line(ws: Workspace, name: str, registration: Registration) -> str:
+    """One variant's outcome: its score beside its floor (and untrained/baseline values), its registry version and
+    its MLflow run."""
+    score = stages.read_evaluation(ws, name)["score"]
+    beside = ", ".join(f"{part.replace('_', ' ')} {value:.4g}" for part, value in score.items() if part != "value")
+    r = registration
+    return (f"{name}: {r.metric} {r.score:.4g}{f' ({beside})' if beside else ''}; {r.name} version {r.version} "
+            f"(champion: version {r.champion_version}); run {tracking.run_url(r.run_id)}")
 
 
 def registry_table(registrations: dict[str, Registration]) -> str:
@@ -153,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ws = Workspace(Path(args.params).resolve().parent)
     print("\n" + ws.report.read_text() + "\n" + registry_table(registrations))
-    print(f"Sample grids: {ws.root / 'samples'}/.  Browse runs: `make ui` (docs/operations.md).")
+    experiment = tracking.configure(ws.root, load_params(args.params).tracking.experiment)
+    print(f"Sample grids: {ws.root / 'samples'}/.  Runs, best score first (a local store: after `make ui`): "
+          f"{tracking.runs_table_url(experiment)}")
     return 0
 
 

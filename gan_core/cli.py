@@ -56,7 +56,8 @@ def run_stage(stage: str, variants: list[str], params_path: Path, profile: str |
     elif stage == "classifier":
         print(json.dumps(stages.build_classifier(params, ws)))
     elif stage == "report":
-        print(stages.write_report(params, ws, names))
+        stages.write_report(params, ws, names)
+        print(ws.report.read_text())  # the file's text: its pictures are links, not the returned data: URIs
     elif stage == "theory":
         print(json.dumps(stages.theory_checks(params, ws), indent=2))
     else:

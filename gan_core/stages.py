@@ -9,11 +9,14 @@ one code path, two entry points. Every file a stage writes is written atomically
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable, Mapping
 
 import soundfile
 import torch
@@ -24,13 +27,18 @@ from gan_core.config import Params, UserError
 from gan_core.data import load_split
 from gan_core.dvc_data import DataVersion, data_version, recorded_data_md5
 from gan_core.evaluate.classifier import accuracy, save_classifier, train_classifier
-from gan_core.evaluate.image_metrics import labelled_rows
+from gan_core.evaluate.image_metrics import image_grid, labelled_rows
 from gan_core.tasks import Evaluation, Task, task_of
 from gan_core.train import load_checkpoint, resolve_device, seed_everything, train
 from gan_core.variants import Variant, build_variant
 from gan_core.workspace import Workspace, atomic_dir, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+# an evaluation's companions of a metric <key>, as tasks name them: <key>_real_floor, <key>_untrained, <key>_baseline
+COMPANIONS = ("real_floor", "untrained", "baseline")
+EvaluationRecord = dict[str, dict[str, float | int]]  # {metric: {"value": ..., <companion>: ...}}, with "score"
+SAMPLE_CELL_PIXELS = 64  # the height a sample grid's cells are enlarged to (8x8 digits: 8x, 80-band mels: 1x)
 
 # ---- data ------------------------------------------------------------------------------------------------------
 
@@ -93,14 +101,17 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
     seed_everything(params.shared.seed, device)
     task = task_of(name)(params, ws, device)
     variant = build_variant(name, config.model_dump(), task.spec(), device)
+    # the variant's own settings unprefixed (`lr` on every variant's runs, side by side in the UI), and of `data` only
+    # what the run's task reads
     run_params = tracking.flatten("", {
-        "variant": name, "task": variant.task, "profile": params.shared.profile, "steps": steps,
-        "shared": params.shared.model_dump(mode="json"), "data": params.data.model_dump(mode="json"),
-        name: config.model_dump(mode="json"),
+        "variant": name, "task": variant.task, "steps": steps, "shared": params.shared.model_dump(mode="json"),
+        "data": params.data.model_dump(mode="json", include=set(task.data_params), exclude_none=True),
+        **config.model_dump(mode="json", exclude={"steps"}),
     })
     tags = {
         "variant": name,
         "task": variant.task,
+        "score_metric": task.score,  # what the run's `score` metric is
         "profile": params.shared.profile,
         "host": socket.gethostname(),
         "data.dvc_md5": recorded_data_md5(ws),
@@ -122,12 +133,23 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
             keep_checkpoints=params.shared.keep_checkpoints, log_metrics=tracking.MetricLogger(run_id),
             resume=resume, meta={**meta, "run_id": run_id},
             on_checkpoint=lambda path, step: tracking.store_checkpoint(run_id, path, step),
+            log_samples=_sample_logger(task, variant, run_id, params.shared.seed),
         )
         model_uri = tracking.log_generator(run_id, variant)
         tracking.MetricLogger(run_id)({"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}, steps)
     training = TrainRecord(run_id, model_uri, steps, result.seconds, fingerprint)
     _write_json(ws.run_record(name), training.__dict__)
     return training
+
+
+def _sample_logger(task: Task, variant: Variant, run_id: str, seed: int) -> Callable[[int], None]:
+    """The training's hook at each checkpoint: the task's preview (fixed seed, so the same noise at every step) as
+    a square-ish grid (MLflow's charts show a thumbnail at most 256 pixels wide: a row of ten would be a thin strip),
+    logged by step."""
+    def log_samples(step: int) -> None:
+        preview = task.preview(variant, seed)
+        tracking.log_samples(run_id, image_grid(preview, scale=max(1, SAMPLE_CELL_PIXELS // preview.shape[-2])), step)
+    return log_samples
 
 
 def stored_training(params: Params, ws: Workspace, name: str) -> TrainRecord:
@@ -200,9 +222,11 @@ def training_of(ws: Workspace, name: str) -> TrainRecord:
 
 # ---- evaluation --------------------------------------------------------------------------------------------------
 
-def evaluate_variant(params: Params, ws: Workspace, name: str, training: TrainRecord | None = None) -> dict[str, float]:
-    """Every metric of the trained generator (its task decides which) beside an untrained generator's value;
-    metrics/<name>.json, and the pictures and sounds in samples/<name>/, also logged to the training's MLflow run.
+def evaluate_variant(params: Params, ws: Workspace, name: str, training: TrainRecord | None = None
+                     ) -> EvaluationRecord:
+    """Every metric of the trained generator (its task decides which) beside its real-data floor, an untrained
+    generator's value and a baseline where the task has them: metrics/<name>.json (`evaluation_record`), and the
+    pictures and sounds in samples/<name>/, also logged to the training's MLflow run.
 
     `training`: the training to evaluate (fetched from its run when this machine lacks it); default: the one this
     machine last ran (`models/<name>/`).
@@ -218,13 +242,41 @@ def evaluate_variant(params: Params, ws: Workspace, name: str, training: TrainRe
     if task.score not in evaluation.metrics or "samples" not in evaluation.images:
         raise RuntimeError(f"task '{task.name}' gave no '{task.score}' metric or no 'samples' image")
     metrics = {"steps": steps, **evaluation.metrics}
-    metrics = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+    record = evaluation_record({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}, task.score)
 
     files = _write_samples(ws.samples(name), evaluation)
-    _write_json(ws.metrics(name), metrics)
+    _write_json(ws.metrics(name), record)
     tracking.configure(ws.root, params.tracking.experiment)
-    tracking.log_evaluation(training.run_id, metrics, files)
-    return metrics
+    tracking.log_evaluation(training.run_id, record, files)
+    return record
+
+
+def evaluation_record(metrics: Mapping[str, float | int], score: str) -> EvaluationRecord:
+    """The task's flat metrics grouped per metric: `fid_real_floor` becomes `record["fid"]["real_floor"]` and `fid`
+    `record["fid"]["value"]`; `record["score"]` is the entry of the task's score metric (lower is better)."""
+    record: EvaluationRecord = {}
+    for key, value in metrics.items():
+        metric, part = split_companion(key)
+        record.setdefault(metric, {})[part] = value
+    lonely = sorted(metric for metric, entry in record.items() if "value" not in entry)
+    if lonely:
+        raise RuntimeError(f"companions without their metric's own value: {', '.join(lonely)}")
+    record["score"] = dict(record[score])
+    return record
+
+
+def split_companion(key: str) -> tuple[str, str]:
+    """`fid_real_floor` -> (`fid`, `real_floor`); `fid` -> (`fid`, `value`)."""
+    for companion in COMPANIONS:
+        if key.endswith(f"_{companion}"):
+            return key.removesuffix(f"_{companion}"), companion
+    return key, "value"
+
+
+def read_evaluation(ws: Workspace, name: str) -> EvaluationRecord:
+    if not ws.metrics(name).is_file():
+        raise UserError(f"{ws.metrics(name)} not found: evaluate '{name}' first")
+    return json.loads(ws.metrics(name).read_text())
 
 
 def _write_samples(directory: Path, evaluation: Evaluation) -> list[Path]:
@@ -278,21 +330,27 @@ def register_variant(params: Params, ws: Workspace, name: str, training: TrainRe
                      ) -> tracking.Registration:
     """Register the training's generator; its score is the one its evaluation logged to the run."""
     training = training or training_of(ws, name)
-    metric = task_of(name).score
     tracking.configure(ws.root, params.tracking.experiment)
-    score = tracking.run_metric(training.run_id, metric)
+    score = tracking.run_metric(training.run_id, tracking.SCORE)
     if score is None:
-        raise UserError(f"MLflow run {training.run_id} has no '{metric}': evaluate '{name}' before registering it")
-    return tracking.register_generator(training.run_id, training.model_uri, name, metric, score)
+        raise UserError(f"MLflow run {training.run_id} has no '{tracking.SCORE}': evaluate '{name}' before "
+                        f"registering it")
+    return tracking.register_generator(training.run_id, training.model_uri, name, task_of(name).score, score)
+
+
+def ranked(ws: Workspace, names: list[str]) -> list[str]:
+    """The variants best score first (lower is better), the order of every table and picture of the report."""
+    return sorted(names, key=lambda name: read_evaluation(ws, name)["score"]["value"])
 
 
 def comparison_table(ws: Workspace, task: type[Task], names: list[str]) -> str:
-    """A markdown table of the task's evaluated variants, each metric as `model (real floor)`; n/a: not applicable."""
+    """A markdown table of the task's evaluated variants, in the order given, each metric as `model (real floor)`;
+    n/a: not applicable."""
     columns = task.report_columns
     lines = ["| variant | " + " | ".join(columns.values()) + " |", "|" + "---|" * (len(columns) + 1)]
     for name in names:
-        metrics = json.loads(ws.metrics(name).read_text())
-        lines.append(f"| {name} | " + " | ".join(_cell(metrics, key) for key in columns) + " |")
+        record = read_evaluation(ws, name)
+        lines.append(f"| {name} | " + " | ".join(_cell(record, key) for key in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -310,46 +368,68 @@ def comparison_image(params: Params, ws: Workspace, task: type[Task], trainings:
 
 def write_report(params: Params, ws: Workspace, names: list[str],
                  trainings: dict[str, TrainRecord] | None = None) -> str:
-    """reports/comparison.md (one table per task) and reports/comparison/<task>.png (outputs side by side), also
-    logged to MLflow. `trainings`: each variant's training (default: the one this machine last ran)."""
+    """reports/comparison.md (one table per task, best score first) and reports/comparison/<task>.png (outputs side
+    by side), also logged to MLflow. `trainings`: each variant's training (default: the one this machine last ran).
+
+    Returns the report with its pictures inline (data: URIs), whole in itself: the form the Prefect UI shows. The
+    file links them relatively (a repository's or an editor's viewer), the MLflow copy through the tracking server
+    (the only pictures MLflow's markdown view shows)."""
     trainings = trainings or {}
     by_task: dict[type[Task], dict[str, TrainRecord]] = {}
-    for name in names:
+    for name in ranked(ws, names):
         by_task.setdefault(task_of(name), {})[name] = trainings.get(name) or training_of(ws, name)
-    sections, files = [], [ws.report]
+    pictures = []
     for task, members in by_task.items():
         image = ws.report_image(task.name)
         with atomic_path(image) as tmp:
-            comparison_image(params, ws, task, members).save(tmp, format="PNG")
-        files.append(image)
-        relative = image.relative_to(ws.report.parent).as_posix()
-        sections.append(
-            f"## {task.name} (ranked by {task.score}, lower is better)\n\n{comparison_table(ws, task, list(members))}\n"
-            f"![one row per variant, same seed]({relative})\n"
-        )
+            comparison_image(params, ws, task, members).save(tmp, format="PNG", optimize=True)
+        pictures.append(image)
+
+    markdown = partial(_report_text, params, ws, {task: list(members) for task, members in by_task.items()})
+    write_text_atomic(ws.report, markdown({p.name: p.relative_to(ws.report.parent).as_posix() for p in pictures}))
+    experiment = tracking.configure(ws.root, params.tracking.experiment)
+    tracking.log_report(experiment, f"report-{params.shared.profile}", pictures, markdown)
+    return markdown({p.name: _data_uri(p) for p in pictures})
+
+
+def _report_text(params: Params, ws: Workspace, by_task: dict[type[Task], list[str]],
+                 links: Mapping[str, str]) -> str:
+    """The report's markdown, each task's picture at `links[<task>.png]`."""
+    sections = [
+        f"## {task.name} (ranked by {task.score}, lower is better)\n\n{comparison_table(ws, task, members)}\n"
+        f"![one row per variant, same seed]({links[ws.report_image(task.name).name]})\n"
+        for task, members in by_task.items()
+    ]
     classifier = json.loads(ws.metrics("classifier").read_text()) if ws.metrics("classifier").is_file() else None
-    text = (
+    return (
         f"# GAN comparison ({params.shared.profile} profile)\n\n"
         f"Each cell: the model's value (in parentheses the real-data floor: held-out real data measured the same way, "
         f"same N). FID, KID, intra-class FID and distances: lower is better, the floor is the best to expect; "
         f"precision, recall, coverage, accuracies: higher is better, up to 1; density: about 1 (above 1 and "
-        f"precision above the floor: samples crowd the densest modes). "
+        f"precision above the floor: samples crowd the densest modes). KID is x10^3, as its authors report it, "
+        f"in features scaled to unit size (gan_core/evaluate/image_metrics.py): an unbiased estimate whose "
+        f"expectation for the real floor is 0, so a floor below 0 is sampling noise, as large as its spread (the "
+        f"standard deviation over its random subsets). "
         + (f"Image features and class counts come from a classifier of the data's classes with test accuracy "
            f"{classifier['test_accuracy']:.3f}. " if classifier else "")
         + "The pictures are also in the MLflow run tagged `kind=report`.\n\n"
         + "\n".join(sections)
     )
-    write_text_atomic(ws.report, text)
-    experiment = tracking.configure(ws.root, params.tracking.experiment)
-    tracking.log_report(experiment, f"report-{params.shared.profile}", files)
-    return text
 
 
-def _cell(metrics: dict, key: str) -> str:
-    if key not in metrics:
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _cell(record: EvaluationRecord, key: str) -> str:
+    """A report column's value: `key` names a metric (`fid`, shown with its real floor) or one of its companions
+    (`fid_untrained`)."""
+    metric, part = split_companion(key)
+    value = record.get(metric, {}).get(part)
+    if value is None:
         return "n/a"
-    floor = metrics.get(f"{key}_real_floor")
-    return _format(metrics[key]) if floor is None else f"{_format(metrics[key])} ({_format(floor)})"
+    floor = record[metric].get("real_floor") if part == "value" else None
+    return _format(value) if floor is None else f"{_format(value)} ({_format(floor)})"
 
 
 def _format(value: object) -> str:

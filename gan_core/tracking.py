@@ -5,6 +5,11 @@ with artifacts in `<project>/mlflow/artifacts`.
 Registry: each variant's generator is `gan-<variant>`; the `champion` alias points at the version with the best
 (lowest) score of its task (FID, L1, mel distance, ...), and registering the same run twice finds the existing
 version instead of adding one.
+
+Runs: every run is named `<name>-<entry point>` and tagged `entry_point` (prefect, dvc, test or cli) and, inside a
+Prefect flow run, `prefect.flow_run_id`. A training run's metrics are one value per idea (`score` on every run,
+`fid` wherever there is an FID); the evaluation's floors, untrained and baseline values are in its artifact
+`evaluation.json`, not metrics.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
 
 # Set before MLflow reads it: progress bars for local artifact copies only add noise to the pipeline's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -29,6 +36,7 @@ import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 import gan_core
 from gan_core.tasks import Task, get_task, task_of
@@ -42,6 +50,13 @@ FINGERPRINT_TAG = "gan.fingerprint"
 CHECKPOINT_ARTIFACTS = "checkpoint"
 CHECKPOINT_STEP_TAG = "gan.checkpoint_step"
 MODEL_URI_TAG = "gan.model_uri"
+SCORE = "score"  # every evaluated run's metric of its task's score (lower is better): what the registry ranks by
+EVALUATION_ARTIFACT = "evaluation.json"  # {metric: {"value": ..., "real_floor": ..., "untrained": ..., "baseline": ...}}
+SAMPLES_KEY = "samples"  # the image key of the sample grids logged during training
+# names what started a run: the tests set `test`; without it a run is `prefect`, `dvc` or `cli` (see `entry_point`)
+ENTRY_POINT_ENV = "GAN_ENTRY_POINT"
+# the UI of a local (sqlite) store, as `make ui` serves it; a tracking server is its own UI
+LOCAL_UI = "http://127.0.0.1:5000"
 
 
 def registered_name(variant: str) -> str:
@@ -83,11 +98,37 @@ def git_commit(root: Path) -> str:
     return out.stdout.strip()
 
 
+def entry_point() -> str:
+    """What started this process's runs: $GAN_ENTRY_POINT when set, else `prefect` inside a Prefect flow run, `dvc`
+    in a stage that `dvc repro` runs (DVC sets DVC_STAGE for each stage's command), else `cli`."""
+    if os.environ.get(ENTRY_POINT_ENV):
+        return os.environ[ENTRY_POINT_ENV]
+    if flow_run_id() is not None:
+        return "prefect"
+    return "dvc" if "DVC_STAGE" in os.environ else "cli"
+
+
+def flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in, or None."""
+    if "prefect" not in sys.modules:  # never imported: no flow run here (and importing it costs seconds)
+        return None
+    from prefect.runtime import flow_run
+
+    return flow_run.id
+
+
+def run_context() -> dict[str, str]:
+    """The tags that say how a run was started."""
+    flow_run = flow_run_id()
+    return {"entry_point": entry_point(), **({"prefect.flow_run_id": flow_run} if flow_run else {})}
+
+
 @contextmanager
 def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
                  resume_run_id: str | None = None) -> Iterator[str]:
     """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises.
 
+    A new run is named `<run_name>-<entry point>` and carries `run_context()`'s tags beside `tags`.
     `resume_run_id`: the run of an interrupted training, reopened (RUNNING again) instead of a new run.
     """
     client = MlflowClient()
@@ -96,7 +137,9 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags
         client.update_run(run_id, status="RUNNING")
         client.set_tag(run_id, "resumed", "true")
     else:
-        run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        context = run_context()
+        run_id = client.create_run(experiment_id, run_name=f"{run_name}-{context['entry_point']}",
+                                   tags={**tags, **context}).info.run_id
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield run_id
@@ -182,23 +225,66 @@ class MetricLogger:
                               synchronous=self.synchronous)
 
 
-def log_evaluation(run_id: str, metrics: dict[str, float], files: list[Path]) -> None:
-    """The evaluation's metrics and its pictures and sounds (under `samples/` in the run's artifacts)."""
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metrics)
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="samples")
+def log_samples(run_id: str, image: Image.Image, step: int) -> None:
+    """A sample grid at a training step: the UI's chart view shows each run's by step (a slider), runs side by
+    side."""
+    MlflowClient().log_image(run_id, image, key=SAMPLES_KEY, step=step)
+
+
+def log_evaluation(run_id: str, record: dict[str, dict[str, float | int]], files: list[Path]) -> None:
+    """The evaluation: each metric's own value as a metric, the whole record (floors, untrained, baselines) as
+    `evaluation.json`, and its pictures and sounds under `samples/`."""
+    client = MlflowClient()
+    stamp = int(1000 * time.time())
+    client.log_batch(run_id, metrics=[Metric(k, entry["value"], stamp, 0) for k, entry in record.items()])
+    client.log_dict(run_id, record, EVALUATION_ARTIFACT)
+    for path in files:
+        client.log_artifact(run_id, str(path), "samples")
 
 
 def log_file(run_id: str, path: Path, artifact_path: str) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 
-def log_report(experiment_id: str, run_name: str, files: list[Path]) -> None:
-    """The comparison report (table and sample image) as the artifacts of a run of its own, tagged `report`."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={"kind": "report"}):
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="report")
+def log_report(experiment_id: str, run_name: str, pictures: list[Path],
+               markdown: Callable[[dict[str, str]], str]) -> None:
+    """The comparison report as a run of its own, tagged `kind=report`: the pictures under `report/`, and
+    `report/comparison.md`, the text `markdown({picture file name: its URL})` gives.
+
+    MLflow's markdown view shows only http(s) pictures (its sanitizer drops data: URIs and relative links), so the
+    pictures are linked through the UI's `get-artifact` endpoint.
+    """
+    with training_run(experiment_id, run_name, {}, {"kind": "report"}) as run_id:
+        client = MlflowClient()
+        for path in pictures:
+            client.log_artifact(run_id, str(path), "report")
+        links = {path.name: artifact_url(run_id, f"report/{path.name}") for path in pictures}
+        client.log_text(run_id, markdown(links), "report/comparison.md")
+
+
+# ---- links into the MLflow UI ------------------------------------------------------------------------------------
+
+def ui_url() -> str:
+    """The MLflow UI of the current store: the tracking server itself, or `make ui`'s address for a local store."""
+    uri = mlflow.get_tracking_uri()
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+
+
+def run_url(run_id: str) -> str:
+    experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+    return f"{ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def artifact_url(run_id: str, path: str) -> str:
+    """A file of a run's artifacts as the UI serves it (what an <img> can load)."""
+    return f"{ui_url()}/get-artifact?path={quote(path, safe='')}&run_uuid={run_id}"
+
+
+def runs_table_url(experiment_id: str, ui: str | None = None) -> str:
+    """The experiment's runs table, best `score` first. `workflowType=machine_learning`: MLflow 3 opens an
+    experiment in its GenAI view otherwise."""
+    return (f"{ui or ui_url()}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+            f"&orderByKey={quote('metrics.`score`', safe='.')}&orderByAsc=true")
 
 
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -272,10 +358,11 @@ def _requirements(*packages: str) -> list[str]:
 class Registration:
     name: str
     version: int
-    metric: str  # the task's score, lower is better
+    metric: str  # what the task's score is (e.g. fid), lower is better
     score: float
     champion_version: int
     newly_registered: bool
+    run_id: str
 
     @property
     def is_champion(self) -> bool:
@@ -311,4 +398,19 @@ def register_generator(run_id: str, model_uri: str, variant: str, metric: str, s
         if current == champion_version:
             break
         client.set_registered_model_alias(name, CHAMPION, champion_version)
-    return Registration(name, int(version.version), metric, score, champion_version, created)
+    return Registration(name, int(version.version), metric, score, champion_version, created, run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gan_core.tracking [UI]`: print the project's runs table sorted by score (UI: the MLflow UI's
+    address, default that of the tracking server or `make ui`)."""
+    from gan_core.config import load_params
+
+    ui = argv[0] if argv else None
+    experiment_id = configure(Path.cwd(), load_params("params.yaml").tracking.experiment)
+    print(f"Runs, best score first: {runs_table_url(experiment_id, ui)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,7 +2,8 @@
 
 The loop never knows which GAN it runs: it takes batches from the variant's task (`Task.batches`), hands them to
 `variant.train_step` and keeps the returned losses on the device, summing them; it syncs with the host only once
-per `log_every` steps.
+per `log_every` steps. At each checkpoint it calls the caller's `log_samples(step)` (pictures of the generator's
+progress), whose random draws never reach the training's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gan_core.workspace import atomic_path
 HISTORY = "history"  # beside the latest checkpoint: the ones before it
 MetricsSink = Callable[[dict[str, float], int], None]
 CheckpointSink = Callable[[Path, int], None]  # (path of the checkpoint just written, its step)
+StepHook = Callable[[int], None]
 # (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
 BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
 
@@ -84,6 +86,7 @@ def train(
     resume: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
     on_checkpoint: CheckpointSink | None = None,
+    log_samples: StepHook | None = None,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on batches from its task (on the variant's device).
 
@@ -91,6 +94,7 @@ def train(
     bit-identical (CPU) to a run never interrupted. `meta` is stored in every checkpoint (the caller's identity of
     the training, e.g. its MLflow run id) and comes back in `resume["meta"]`. `on_checkpoint` is called after each
     checkpoint is written (to put it in a store that outlives this machine) before training goes on.
+    `log_samples(step)` runs at each checkpoint, before it is written.
     """
     variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
@@ -134,6 +138,11 @@ def train(
             state = variant.state_dict()
             if not _all_finite(state):  # a finite loss can precede the update that broke the weights
                 raise TrainingDiverged(step, {"weights": math.nan}, checkpoint_path, good_step)
+            if log_samples is not None:
+                # the global RNG is put back afterwards: a run logging samples trains (and resumes) bit for bit as
+                # one that does not
+                with torch.random.fork_rng(devices=[variant.device] if variant.device.type == "cuda" else []):
+                    log_samples(step)
             save_checkpoint(checkpoint_path, variant, step, state, meta or {}, keep_checkpoints, good_step)
             if on_checkpoint is not None:
                 on_checkpoint(checkpoint_path, step)

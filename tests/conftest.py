@@ -17,6 +17,9 @@ import flows  # noqa: F401  (sets Prefect's embedded defaults, e.g. no telemetry
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"  # real recordings beside the project (tests only)
 
+# the tests' MLflow runs say so (name and `entry_point` tag), also those of the `dvc repro` and flows they start
+os.environ["GAN_ENTRY_POINT"] = "test"
+
 # librosa's numba-compiled functions (the reference melspectrogram in tests) cost ~20 s to compile; cached here
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 

@@ -86,7 +86,7 @@ def test_dcgan_trains_and_evaluates_on_a_user_folder(workspace):
     stages.build_classifier(loaded, ws)
     stages.train_variant(loaded, ws, "dcgan")
     metrics = stages.evaluate_variant(loaded, ws, "dcgan")
-    assert metrics["steps"] == 20 and metrics["n_samples"] == 5  # the test split of 24 images
+    assert metrics["steps"]["value"] == 20 and metrics["n_samples"]["value"] == 5  # the test split of 24 images
     assert json.loads(ws.metrics("dcgan").read_text()) == metrics
     grid = Image.open(ws.sample_grid("dcgan"))
     assert grid.mode == "RGB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -68,12 +69,33 @@ def test_compare_to_reference_scores_the_reference_itself_perfectly_and_noise_as
     scores = compare_to_reference(classifier, reference, {"same": images, "far": far}, params, seed=0,
                                   requested_labels={"same": predicted, "far": predicted})
     same, far_scores = scores["same"], scores["far"]
-    assert same["fid"] == pytest.approx(0.0, abs=1e-6) and abs(same["kid_mean"]) < 1e-3
+    assert same["fid"] == pytest.approx(0.0, abs=1e-6)
+    # KID's estimate of 0 is noise of the size of its spread (subsets of one set overlap: it leans below 0)
+    assert abs(same["kid_x1000"]) < 2 * same["kid_std_x1000"] < far_scores["kid_x1000"] / 100
     assert same["class_accuracy"] == 1.0 and same["intra_class_fid"] == pytest.approx(0.0, abs=1e-6)
     assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
     assert (far_scores["precision"], far_scores["recall"], far_scores["coverage"]) == (0.0, 0.0, 0.0)
     assert far_scores["fid"] > 100 and far_scores["intra_class_fid"] > 100
     assert set(same) == set(far_scores) and all(math.isfinite(v) for v in same.values())
+
+
+def test_kid_does_not_depend_on_the_size_of_the_features():
+    """KID (x10^3) is computed on features scaled to unit size: features 100x larger give the same KID, while FID, a
+    squared distance in feature units, grows 10^4 times."""
+    torch.manual_seed(0)
+    classifier = ImageClassifier(channels=1, num_classes=10, features=16).eval()
+    larger = copy.deepcopy(classifier)
+    with torch.no_grad():  # the feature layer is Linear -> ReLU: 100x its weights and bias, 100x the features
+        larger.body[-2].weight.mul_(100), larger.body[-2].bias.mul_(100)
+    images = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    reference = ImageSet(images=images[:200], labels=torch.zeros(200, dtype=torch.long), num_classes=10)
+    candidates = {"held_out": images[200:], "shifted": (images[200:] + 0.5).clamp(-1, 1)}
+    params = EvaluationParams(kid_subset_size=50, kid_subsets=10)
+    small, large = (compare_to_reference(c, reference, candidates, params, seed=0) for c in (classifier, larger))
+    for name in candidates:
+        assert large[name]["kid_x1000"] == pytest.approx(small[name]["kid_x1000"], rel=1e-4)  # float32 features
+        assert large[name]["fid"] == pytest.approx(1e4 * small[name]["fid"], rel=1e-4)
+    assert small["shifted"]["kid_x1000"] > 10 * abs(small["held_out"]["kid_x1000"])
 
 
 def test_labelled_rows_has_one_row_per_name():

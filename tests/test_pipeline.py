@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -58,18 +60,23 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
 
     for name in ("mlp", "numpy", "cgan"):
         metrics = metrics_of(workspace, name)
-        assert metrics["fid"] * 3 < metrics["fid_untrained"], name  # training clearly beats an untrained G
-        assert metrics["fid_real_floor"] < metrics["fid"]
-        assert metrics["classes_covered"] >= 8
-        assert metrics["precision"] > metrics["precision_untrained"] and metrics["coverage_real_floor"] > 0
+        fid, precision = metrics["fid"], metrics["precision"]
+        assert fid["value"] * 3 < fid["untrained"], name  # training clearly beats an untrained G
+        assert fid["real_floor"] < fid["value"] and metrics["score"] == fid
+        assert metrics["classes_covered"]["value"] >= 8
+        assert precision["value"] > precision["untrained"] and metrics["coverage"]["real_floor"] > 0
+        kid = metrics["kid_x1000"]  # x10^3: the real floor is sampling noise around 0, within its spread
+        assert abs(kid["real_floor"]) < 3 * metrics["kid_std_x1000"]["real_floor"] and kid["value"] < kid["untrained"]
     dcgan = metrics_of(workspace, "dcgan")  # 300 steps of a conv net: better than untrained, not yet good
-    assert dcgan["fid"] < dcgan["fid_untrained"]
+    assert dcgan["fid"]["value"] < dcgan["fid"]["untrained"]
     cgan = metrics_of(workspace, "cgan")
-    assert cgan["class_accuracy"] > 0.8 and cgan["class_accuracy_untrained"] < 0.3
-    assert cgan["intra_class_fid_real_floor"] < cgan["intra_class_fid"] < cgan["intra_class_fid_untrained"]
+    assert cgan["class_accuracy"]["value"] > 0.8 and cgan["class_accuracy"]["untrained"] < 0.3
+    intra = cgan["intra_class_fid"]
+    assert intra["real_floor"] < intra["value"] < intra["untrained"]
     assert "class_accuracy" not in metrics_of(workspace, "mlp")  # conditional metrics only for conditional variants
     pix2pix = metrics_of(workspace, "pix2pix")  # 100 tiny steps: far from bicubic yet, clearly past untrained
-    assert pix2pix["l1"] < 0.7 * pix2pix["l1_untrained"] and registrations["pix2pix"].metric == "l1"
+    assert pix2pix["l1"]["value"] < 0.7 * pix2pix["l1"]["untrained"] and registrations["pix2pix"].metric == "l1"
+    assert metrics_of(workspace, "cyclegan")["score"] == metrics_of(workspace, "cyclegan")["fid"]
     for output in ("samples/mlp/samples.png", "samples/cgan/samples.png", "reports/comparison.md",
                    "reports/comparison/generation.png",
                    "models/mlp/checkpoint.pt", "metrics/classifier.json"):
@@ -77,12 +84,18 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     report = (workspace / "reports" / "comparison.md").read_text()
     assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
     assert "![one row per variant, same seed](comparison/generation.png)" in report
+    # each task's table lists its variants best score first
+    for section in report.split("\n## ")[1:]:
+        rows = re.findall(r"^\| (\w+) \|", section, flags=re.MULTILINE)[1:]  # [0] is the header's "variant"
+        scores = [metrics_of(workspace, name)["score"]["value"] for name in rows]
+        assert rows and scores == sorted(scores), section.splitlines()[0]
     with get_client(sync_client=True) as prefect:
         # the newest: other tests' flows share the session's Prefect server
         latest = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gan-comparison"])),
                                         sort=ArtifactSort.CREATED_DESC, limit=1)[0]
     for name in ("mlp", "numpy", "dcgan", "cgan"):
         assert f"| {name} |" in latest.data and f"| gan-{name} | 1 |" in latest.data
+    assert "](data:image/png;base64," in latest.data  # the Prefect UI shows inline pictures (it cannot reach files)
 
     # the champions load in a fresh process and sample 8x8 images in [0, 1]; numpy's needs no torch at all
     for name, prelude in (("mlp", ""), ("numpy", NO_TORCH), ("dcgan", "")):
@@ -115,15 +128,29 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
 
     # the run carries its params, loss curve, data version, commit, metrics and sample grid
     run = client.get_run(client.get_model_version("gan-mlp", "2").run_id)
-    assert run.data.params["mlp.lr"] and run.data.tags["data.dvc_md5"].endswith(".dir")
-    assert "mlflow.source.git.commit" in run.data.tags and run.data.metrics["fid"] == second.score
+    params = run.data.params
+    assert params["lr"] == "0.001" and params["variant"] == "mlp" and params["data.source"] == "digits"
+    # no variant prefix, and none of the other tasks' data settings
+    assert not any(key.startswith(("mlp.", "data.speech", "data.captions", "data.paired")) for key in params)
+    assert run.data.tags["data.dvc_md5"].endswith(".dir") and "mlflow.source.git.commit" in run.data.tags
+    assert (run.info.run_name, run.data.tags["entry_point"]) == ("mlp-quick-test", "test")
+    assert run.data.tags["prefect.flow_run_id"] and run.data.tags["score_metric"] == "fid"
+    # one value per idea: `score` (the registry's), `fid`; floors, untrained and baselines only in evaluation.json
+    assert run.data.metrics["score"] == run.data.metrics["fid"] == second.score
+    assert not any(key.endswith(("_real_floor", "_untrained", "_baseline")) for key in run.data.metrics)
+    assert mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation.json") == metrics_of(workspace, "mlp")
     assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 15  # 1500 steps / log_every 100
     assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/samples.png"]
-    assert run.data.metrics["coverage_real_floor"] == metrics_of(workspace, "mlp")["coverage_real_floor"]
+    # a sample grid at each checkpoint (every 500 steps), as images by step (MLflow names them <key>+step+<step>+...)
+    grids = [a.path for a in client.list_artifacts(run.info.run_id, "images") if a.path.endswith(".png")]
+    assert sorted(int(re.search(r"samples\+step\+(\d+)\+", path)[1]) for path in grids) == [500, 1000, 1500]
     reports = client.search_runs([run.info.experiment_id], "tags.kind = 'report'", order_by=["attributes.start_time"])
     assert {a.path for a in client.list_artifacts(reports[0].info.run_id, "report")} == {"report/comparison.md"} | {
         f"report/{task}.png" for task in ("generation", "paired_translation", "unpaired_translation", "vocoding",
                                           "text_to_image")}
+    # MLflow's markdown view shows http(s) pictures only: the report's come from the tracking server
+    mlflow_report = mlflow.artifacts.load_text(f"{reports[0].info.artifact_uri}/report/comparison.md")
+    assert f"/get-artifact?path=report%2Fgeneration.png&run_uuid={reports[0].info.run_id})" in mlflow_report
 
 
 def metrics_of(workspace, name: str) -> dict:

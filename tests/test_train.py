@@ -17,14 +17,14 @@ from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
 
 
-def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, **config):
+def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, log_samples=None, **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("mlp", {**CONFIG, **config}, SPEC, torch.device("cpu"))
     logged = []
     result = train(gan, partial(image_batches, digits[0]), steps=steps, seed=0, log_every=50,
                    checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=checkpoint_every,
                    log_metrics=lambda values, step: logged.append((step, values)), resume=resume,
-                   meta={"run_id": "r1"})
+                   meta={"run_id": "r1"}, log_samples=log_samples)
     return gan, result, logged
 
 
@@ -51,6 +51,20 @@ def test_same_seed_same_parameters(digits, tmp_path):
     first, _, _ = run(digits, tmp_path / "a")
     second, _, _ = run(digits, tmp_path / "b")
     for a, b in zip(first.nets["G"].parameters(), second.nets["G"].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_samples_are_logged_at_each_checkpoint_and_change_nothing(digits, tmp_path):
+    steps = []
+
+    def log_samples(step: int) -> None:  # draws from the global RNG, as a sampler could
+        steps.append(step)
+        torch.randn(1000)
+
+    quiet, _, _ = run(digits, tmp_path / "quiet", checkpoint_every=50)
+    logging, _, _ = run(digits, tmp_path / "logging", checkpoint_every=50, log_samples=log_samples)
+    assert steps == [50, 100, 120]  # every checkpoint, the last step's included
+    for a, b in zip(quiet.nets["G"].parameters(), logging.nets["G"].parameters()):
         assert torch.equal(a, b)
 
 

@@ -51,6 +51,7 @@ class Task(ABC):
     Spec: ClassVar[type]  # frozen dataclass of ints and tuples: saved in checkpoints and registered models
     score: ClassVar[str]  # the metric (lower is better) that ranks registered versions and picks `champion`
     report_columns: ClassVar[dict[str, str]]  # metric key -> column title in reports/comparison.md
+    data_params: ClassVar[tuple[str, ...]]  # the `data.<key>` settings it reads: logged as its runs' params
     packages: ClassVar[tuple[str, ...]] = ()  # pip packages its served models need beyond torch, mlflow, numpy, ...
 
     def __init__(self, params: Params, ws: Workspace, device: torch.device) -> None:

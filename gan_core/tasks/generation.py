@@ -37,11 +37,13 @@ class Generation(Task):
     Spec = ImageSpec
     score = "fid"
     report_columns = {
-        "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_mean": "KID",
+        "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "kid_x1000": "KID x10^3",
+        "kid_std_x1000": "KID spread x10^3",
         "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
         "classes_covered": "classes", "class_entropy_bits": "class entropy (bits)",
         "class_accuracy": "class accuracy", "intra_class_fid": "intra-class FID",
     }
+    data_params = ("source", "dir", "test_fraction", "split_seed", "folder")
 
     def split(self, name: str) -> ImageSet:
         return load_split(self.params.data, self.ws.root, name, self.device)

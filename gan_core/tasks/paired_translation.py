@@ -71,6 +71,7 @@ class PairedTranslation(Task):
         "psnr": "PSNR (dB)", "psnr_baseline": "PSNR bicubic", "ssim": "SSIM", "ssim_baseline": "SSIM bicubic",
         "class_accuracy": "class accuracy", "class_accuracy_baseline": "class accuracy bicubic",
     }
+    data_params = ("dir", "test_fraction", "split_seed", "paired")  # the printed digits' split: test_fraction, seed
 
     def pairs(self, split: str) -> ImagePairs:
         return load_pairs(self.params.data, self.ws.root, split, self.device)

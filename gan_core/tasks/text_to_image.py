@@ -67,6 +67,7 @@ class TextToImage(Task):
         "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "class_accuracy": "digit accuracy",
         "bold_agreement": "bold > light ink", "italic_agreement": "italic > upright slant",
     }
+    data_params = ("dir", "test_fraction", "split_seed", "captions")  # the printed digits' split and their captions
     packages = ENCODER_PACKAGES
 
     def split(self, name: str) -> CaptionedImages:

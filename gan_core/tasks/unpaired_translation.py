@@ -9,7 +9,7 @@ Evaluation, on the held-out splits (N images of each domain, N = the smaller tes
 - fid_ab, fid_ba: FID of A->B against real B's train split, in the features of a classifier of B (and for B->A)
 - label_preservation_ab, _ba: B's classifier reads A->B as the source image's digit (bundled digits only: a user's
   folders have no classes)
-- fid_mean, the score: the mean of the two FIDs. Not cycle L1: translators that copy their input get a cycle L1 of
+- fid, the score: the mean of the two FIDs. Not cycle L1: translators that copy their input get a cycle L1 of
   0 without translating anything.
 Each beside the real data measured the same way (`_real_floor`: B's own test images), the untranslated input
 (`_baseline`: what a translator that copies its input scores) and an untrained translator (`_untrained`).
@@ -57,12 +57,13 @@ class UnpairedTranslation(Task):
     # testA/ testB/ folders (gan_core/data/unpaired.py). Its classifiers use `evaluation.classifier`'s settings.
     settings = {"data.unpaired": (FolderParams | None, None)}
     Spec = ImageSpec
-    score = "fid_mean"
+    score = "fid"
     report_columns = {
-        "steps": "steps", "fid_mean": "mean FID", "fid_ab": "FID A->B", "fid_ba": "FID B->A",
+        "steps": "steps", "fid": "FID (mean of A->B, B->A)", "fid_ab": "FID A->B", "fid_ba": "FID B->A",
         "label_preservation_ab": "labels kept A->B", "label_preservation_ba": "labels kept B->A",
         "cycle_l1_a": "cycle L1 A", "cycle_l1_b": "cycle L1 B",
     }
+    data_params = ("dir", "test_fraction", "split_seed", "unpaired")  # the bundled domains' split: test_fraction, seed
 
     def domains(self, split: str) -> tuple[ImageSet, ImageSet]:
         """(A, B) of one split, on the task's device."""
@@ -121,7 +122,7 @@ class UnpairedTranslation(Task):
                 round_trip = t.translate(outputs[name], back)
                 metrics[f"cycle_l1_{tag[0]}{suffix}"] = _unit_l1(round_trip, source.images)
         for suffix in ("", "_real_floor", "_baseline", "_untrained"):
-            metrics[f"fid_mean{suffix}"] = (metrics[f"fid_ab{suffix}"] + metrics[f"fid_ba{suffix}"]) / 2
+            metrics[f"fid{suffix}"] = (metrics[f"fid_ab{suffix}"] + metrics[f"fid_ba{suffix}"]) / 2
         return metrics
 
     def preview(self, variant: UnpairedTranslator, seed: int) -> Tensor:

@@ -68,6 +68,7 @@ class Vocoding(Task):
         "intelligibility": "intelligibility (accuracy ratio)", "real_time_factor_cpu": "real-time factor (CPU)",
         "real_time_factor_gpu": "real-time factor (GPU)",
     }
+    data_params = ("dir", "speech")
     packages = ("librosa",)  # the mel filters, imported by gan_core.audio
 
     def split(self, name: str) -> SpeechSet:
