@@ -194,9 +194,9 @@ def log_file(run_id: str, path: Path, artifact_path: str) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 
-def log_report(experiment_id: str, run_name: str, files: list[Path]) -> None:
+def log_report(experiment_id: str, run_name: str, files: list[Path], tags: dict[str, str]) -> None:
     """The comparison report (table and sample image) as the artifacts of a run of its own, tagged `report`."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={"kind": "report"}):
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={"kind": "report", **tags}):
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="report")
 
