@@ -68,6 +68,9 @@ PREFECT_API_URL ?= http://$(PREFECT_HOST):$(PREFECT_PORT)/api
 # the global concurrency limits to create, one per GPU (1 slot each), and the one this GPU worker's trainings hold
 GPU_LIMITS      ?= gpu
 GAN_GPU_LIMIT   ?= gpu
+# seconds without a heartbeat (flow runs send one every 30 s) before a flow run counts as Crashed: its machine died
+# and the pipeline dispatches its training again (flows/work_pools.py)
+CRASHED_AFTER   ?= 90
 # e.g. RETRAIN_CRON='0 3 * * *': `make deploy` replaces prefect.yaml's weekly schedule with it
 RETRAIN_CRON    ?=
 BIN         = $(abspath $(VENV))/bin
@@ -81,8 +84,8 @@ prefect-server: export PREFECT_SERVER_DATABASE_CONNECTION_URL = $(PREFECT_DB_URL
 prefect-server: $(VENV)/.installed  ## the Prefect server and UI, state in .prefect/ (http://127.0.0.1:4200)
 	$(PREFECT_ENV) prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
 
-prefect-setup: $(VENV)/.installed   ## work pools cpu and gpu, and the GPU concurrency limits (idempotent)
-	$(PREFECT_ENV) python -m flows.work_pools --gpu-limits $(GPU_LIMITS)
+prefect-setup: $(VENV)/.installed   ## work pools cpu and gpu, the GPU limits, the crash automation (idempotent)
+	$(PREFECT_ENV) python -m flows.work_pools --gpu-limits $(GPU_LIMITS) --crashed-after $(CRASHED_AFTER)
 
 worker-cpu: $(VENV)/.installed      ## a worker of the cpu pool: pipeline runs (data, classifier, evaluation, registry)
 	$(PREFECT_ENV) prefect worker start --pool cpu

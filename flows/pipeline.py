@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
+from prefect.states import State
 
 from gan_core import dvc_data, record, stages, tracking
 from gan_core.config import PROFILES, Params, UserError
@@ -71,21 +72,38 @@ def write_report(params: Params, ws: Workspace, trainings: dict[str, stages.Trai
 DISPATCH_POLL_SECONDS = 2
 
 
+# a training whose machine died is dispatched again this many times (each on whichever worker is free)
+CRASHED_TRAINING_RETRIES = 2
+
+
 class RemoteTrainingFailed(Exception):
     """A training flow run of the training deployment did not complete (diverged, crashed, or was cancelled)."""
 
 
-@task(name="dispatch-training", task_run_name="train-{name}-on-{deployment}")
+class RemoteTrainingCrashed(RemoteTrainingFailed):
+    """The training's flow run was Crashed: its worker or machine died (flows/work_pools.py marks a flow run whose
+    heartbeats stopped). Another worker can take it over: it resumes from the checkpoint stored in its MLflow run."""
+
+
+def _crashed(task: object, task_run: object, state: State) -> bool:
+    """Retry only a crash: a diverged or cancelled training would end the same way again."""
+    return isinstance(state.result(raise_on_failure=False), RemoteTrainingCrashed)
+
+
+@task(name="dispatch-training", task_run_name="train-{name}-on-{deployment}", retries=CRASHED_TRAINING_RETRIES,
+      retry_condition_fn=_crashed)
 def train_remotely(deployment: str, params: Params, ws: Workspace, name: str, version: dvc_data.DataVersion,
                    params_path: str) -> stages.TrainRecord:
     """Run the training deployment for one variant (a worker of its pool picks it up), wait for it, and fetch the
-    training it stored in its MLflow run."""
+    training it stored in its MLflow run. A crashed training is dispatched again (a new flow run, which a live
+    worker takes)."""
     run = run_deployment(deployment, as_subflow=True, poll_interval=DISPATCH_POLL_SECONDS, parameters={
         "name": name, "data_md5": version.md5, "profile": params.shared.profile, "params_path": params_path,
     })
     if not run.state.is_completed():
-        raise RemoteTrainingFailed(f"training by deployment '{deployment}' ended {run.state.name} "
-                                   f"({run.state.message}); see flow run {run.name} ({run.id})")
+        failed = RemoteTrainingCrashed if run.state.is_crashed() else RemoteTrainingFailed
+        raise failed(f"training by deployment '{deployment}' ended {run.state.name} "
+                     f"({run.state.message}); see flow run {run.name} ({run.id})")
     return stages.stored_training(params, ws, name)
 
 

@@ -113,9 +113,7 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
         "task": variant.task,
         "score_metric": task.score,  # what the run's `score` metric is
         "profile": params.shared.profile,
-        "host": socket.gethostname(),
-        "data.dvc_md5": recorded_data_md5(ws),
-        "mlflow.source.git.commit": tracking.git_commit(ws.root),
+        **provenance(ws),
         tracking.FINGERPRINT_TAG: fingerprint,
     }
     resume = _stored_checkpoint(ws, name, stored, fingerprint) if stored is not None else None
@@ -140,6 +138,12 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
     training = TrainRecord(run_id, model_uri, steps, result.seconds, fingerprint)
     _write_json(ws.run_record(name), training.__dict__)
     return training
+
+
+def provenance(ws: Workspace) -> dict[str, str]:
+    """The tags of every MLflow run of the pipeline: the host that ran it, the commit of its code, the data version."""
+    return {"host": socket.gethostname(), "data.dvc_md5": recorded_data_md5(ws),
+            "mlflow.source.git.commit": tracking.git_commit(ws.root)}
 
 
 def _sample_logger(task: Task, variant: Variant, run_id: str, seed: int) -> Callable[[int], None]:
@@ -314,7 +318,7 @@ def theory_checks(params: Params, ws: Workspace) -> dict[str, float]:
     _write_json(ws.metrics("theory"), report.metrics)
 
     experiment = tracking.configure(ws.root, params.tracking.experiment)
-    tags = {"variant": "theory", "mlflow.source.git.commit": tracking.git_commit(ws.root)}
+    tags = {"variant": "theory", **provenance(ws)}
     with tracking.training_run(experiment, "theory", {"shared.seed": params.shared.seed}, tags) as run_id:
         log = tracking.MetricLogger(run_id)
         log(report.metrics, 0)
@@ -388,7 +392,7 @@ def write_report(params: Params, ws: Workspace, names: list[str],
     markdown = partial(_report_text, params, ws, {task: list(members) for task, members in by_task.items()})
     write_text_atomic(ws.report, markdown({p.name: p.relative_to(ws.report.parent).as_posix() for p in pictures}))
     experiment = tracking.configure(ws.root, params.tracking.experiment)
-    tracking.log_report(experiment, f"report-{params.shared.profile}", pictures, markdown)
+    tracking.log_report(experiment, f"report-{params.shared.profile}", pictures, markdown, provenance(ws))
     return markdown({p.name: _data_uri(p) for p in pictures})
 
 

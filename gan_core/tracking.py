@@ -247,14 +247,14 @@ def log_file(run_id: str, path: Path, artifact_path: str) -> None:
 
 
 def log_report(experiment_id: str, run_name: str, pictures: list[Path],
-               markdown: Callable[[dict[str, str]], str]) -> None:
+               markdown: Callable[[dict[str, str]], str], tags: dict[str, str]) -> None:
     """The comparison report as a run of its own, tagged `kind=report`: the pictures under `report/`, and
     `report/comparison.md`, the text `markdown({picture file name: its URL})` gives.
 
     MLflow's markdown view shows only http(s) pictures (its sanitizer drops data: URIs and relative links), so the
     pictures are linked through the UI's `get-artifact` endpoint.
     """
-    with training_run(experiment_id, run_name, {}, {"kind": "report"}) as run_id:
+    with training_run(experiment_id, run_name, {}, {"kind": "report", **tags}) as run_id:
         client = MlflowClient()
         for path in pictures:
             client.log_artifact(run_id, str(path), "report")

@@ -14,6 +14,7 @@ Needs root (`ip netns add`): `require_root()` skips a test elsewhere.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -21,11 +22,13 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 SUBNET = "10.77.0"  # a /24 that exists only inside the namespaces
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace (os.setns exists only from Python 3.12)
 
 
 def require_root() -> None:
@@ -47,6 +50,35 @@ class Hosts:
     def command(self, host: str, args: list[str]) -> list[str]:
         """`args` run on `host` (`ip netns exec` execs them: the pid, process group and signals stay theirs)."""
         return ["ip", "netns", "exec", self.namespace[host], *args]
+
+    def machine(self, host: str, args: list[str], files: tuple[Path, Path] | None = None) -> list[str]:
+        """`args` on `host` as on a machine of its own: its own hostname (`host`, in a UTS namespace), and with
+        `files` = (folder, at), that folder of its own seen at the path `at` (a bind mount in a mount namespace of
+        its own) and `args` run in it, so every host can have its checkout at the same path. One exec chain: the
+        pid is `args`'."""
+        mount = f'mount --bind "{files[0]}" "{files[1]}" && cd "{files[1]}" && ' if files else ""
+        return self.command(host, ["unshare", "--uts", "--mount", "sh", "-c",
+                                   f'hostname "{host}" && {mount}exec "$@"', "sh", *args])
+
+    def kill_all(self, host: str) -> int:
+        """SIGKILL every process on `host`, as when the machine dies; how many there were."""
+        return _kill_processes_in(self.namespace[host])
+
+    @contextmanager
+    def joined(self, host: str) -> Iterator[None]:
+        """The calling thread (and the threads it starts) on `host`'s network until the block ends: clients in this
+        process (MLflow's, Prefect's) then reach the hosts' addresses, which the machine itself cannot."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.namespace[host]}", os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {host}'s network")
+            yield
+        finally:
+            libc.setns(own, CLONE_NEWNET)
+            os.close(own)
+            os.close(target)
 
     def run(self, host: str, args: list[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
         """Run `args` on `host` to completion (text output captured); AssertionError with its stderr if it fails."""
@@ -101,7 +133,7 @@ def hosts(*names: str) -> Iterator[Hosts]:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
-def _kill_processes_in(namespace: str) -> None:
+def _kill_processes_in(namespace: str) -> int:
     """What a failed test left running on a host (only this run's processes live in its namespaces)."""
     pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout.split()
     for pid in pids:
@@ -109,3 +141,4 @@ def _kill_processes_in(namespace: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
+    return len(pids)

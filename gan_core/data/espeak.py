@@ -80,5 +80,9 @@ def synthesize_here(utterances: list[Utterance], seed: int) -> list[np.ndarray]:
 if __name__ == "__main__":
     request = json.load(sys.stdin)
     waves = synthesize_here([Utterance(**u) for u in request["utterances"]], request["seed"])
-    np.save(sys.stdout.buffer, np.array([len(w) for w in waves], dtype=np.int64))
-    np.save(sys.stdout.buffer, np.concatenate(waves))
+    # through memory: np.save straight to a buffered pipe fails ("obtaining file position failed") unless
+    # PYTHONUNBUFFERED happens to be set, as it was not on a worker started with a plain environment
+    out = io.BytesIO()
+    np.save(out, np.array([len(w) for w in waves], dtype=np.int64))
+    np.save(out, np.concatenate(waves))
+    sys.stdout.buffer.write(out.getvalue())
