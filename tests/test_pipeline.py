@@ -19,7 +19,7 @@ from prefect.client.schemas.sorting import ArtifactSort
 from gan_core.params import load_params
 from gan_core.stages import register_variant
 from gan_core.workspace import Workspace
-from tests.conftest import REPO, run_cli, tiny_params
+from tests.conftest import REPO, make_project, run_cli, store_of, tiny_params
 
 pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 
@@ -51,13 +51,22 @@ print(json.dumps({"shape": list(images.shape), "classes": classes, "n_shape": li
 """
 
 
-def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect_harness):
+@pytest.fixture(scope="module")
+def quick_flow(tmp_path_factory, prefect_harness):
+    """The flow run once on the tiny quick profile (every variant) for the tests below: (project, registrations).
+    The tests read what it left; the last one retrains."""
     from flows.pipeline import gan_pipeline
 
-    registrations = gan_pipeline(params_path=str(workspace / "params.yaml"))
+    root = make_project(tmp_path_factory.mktemp("flow") / "project")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store_of(root))
+        yield root, gan_pipeline(params_path=str(root / "params.yaml"))
+
+
+def test_every_trained_generator_beats_an_untrained_one(quick_flow):
+    workspace, registrations = quick_flow
     first = registrations["mlp"]
     assert (first.name, first.version, first.is_champion) == ("gan-mlp", 1, True)
-
     for name in ("mlp", "numpy", "cgan"):
         metrics = metrics_of(workspace, name)
         fid, precision = metrics["fid"], metrics["precision"]
@@ -77,6 +86,10 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     pix2pix = metrics_of(workspace, "pix2pix")  # 100 tiny steps: far from bicubic yet, clearly past untrained
     assert pix2pix["l1"]["value"] < 0.7 * pix2pix["l1"]["untrained"] and registrations["pix2pix"].metric == "l1"
     assert metrics_of(workspace, "cyclegan")["score"] == metrics_of(workspace, "cyclegan")["fid"]
+
+
+def test_the_report_ranks_each_task_best_score_first_in_the_file_and_in_prefect(quick_flow):
+    workspace, _ = quick_flow
     for output in ("samples/mlp/samples.png", "samples/cgan/samples.png", "reports/comparison.md",
                    "reports/comparison/generation.png",
                    "models/mlp/checkpoint.pt", "metrics/classifier.json"):
@@ -84,7 +97,6 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     report = (workspace / "reports" / "comparison.md").read_text()
     assert all(f"| {name} |" in report for name in ("mlp", "numpy", "dcgan", "cgan"))
     assert "![one row per variant, same seed](comparison/generation.png)" in report
-    # each task's table lists its variants best score first
     for section in report.split("\n## ")[1:]:
         rows = re.findall(r"^\| (\w+) \|", section, flags=re.MULTILINE)[1:]  # [0] is the header's "variant"
         scores = [metrics_of(workspace, name)["score"]["value"] for name in rows]
@@ -97,11 +109,18 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
         assert f"| {name} |" in latest.data and f"| gan-{name} | 1 |" in latest.data
     assert "](data:image/png;base64," in latest.data  # the Prefect UI shows inline pictures (it cannot reach files)
 
-    # the champions load in a fresh process and sample 8x8 images in [0, 1]; numpy's needs no torch at all
+
+def test_champions_load_and_sample_in_a_fresh_process(quick_flow):
+    workspace, _ = quick_flow
+    # 8x8 images in [0, 1]; numpy's champion needs no torch at all
     for name, prelude in (("mlp", ""), ("numpy", NO_TORCH), ("dcgan", "")):
         sampled = json.loads(run_cli(sys.executable, "-c", prelude + LOAD_AND_SAMPLE, name, cwd=workspace).stdout)
         assert sampled["shape"] == [5, 1, 8, 8]
         assert 0.0 <= sampled["min"] < sampled["max"] <= 1.0
+
+
+def test_the_conditional_champion_draws_the_asked_digits_and_refuses_bad_labels(quick_flow):
+    workspace, _ = quick_flow
     labelled = json.loads(run_cli(sys.executable, "-c", SAMPLE_LABELS, cwd=workspace).stdout)
     assert labelled["shape"] == [3, 1, 8, 8] and labelled["classes"] == [3, 3, 7]
     assert labelled["n_shape"] == [4, 1, 8, 8]  # `{"n": N}` still works for a conditional generator
@@ -109,20 +128,30 @@ def test_quick_flow_trains_evaluates_and_registers_a_champion(workspace, prefect
     assert range_code == conditional_code == "INVALID_PARAMETER_VALUE"
     assert "'label' values [12]" in range_message and "not a conditional generator" in conditional_message
 
-    # registering the same run again adds no version and leaves the alias where it is
-    params = load_params(workspace / "params.yaml")
-    again = register_variant(params, Workspace(workspace), "mlp")
+
+def test_registering_the_same_run_again_adds_no_version(quick_flow):
+    workspace, _ = quick_flow
+    again = register_variant(load_params(workspace / "params.yaml"), Workspace(workspace), "mlp")
     assert (again.version, again.newly_registered, again.champion_version) == (1, False, 1)
 
+
+def test_a_retrain_adds_a_version_and_its_run_compares_with_the_others(quick_flow):
+    """Last in the module: it changes the project's params."""
+    from flows.pipeline import gan_pipeline
+
+    workspace, registrations = quick_flow
+    first = registrations["mlp"]
     # a retrain (another seed) adds version 2; the champion is whichever has the lower FID
     retrain = tiny_params()
     retrain["shared"]["seed"] = 1
     (workspace / "params.yaml").write_text(yaml.safe_dump(retrain))
-    second = gan_pipeline(["mlp"], params_path=str(workspace / "params.yaml"))["mlp"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store_of(workspace))
+        second = gan_pipeline(["mlp"], params_path=str(workspace / "params.yaml"))["mlp"]
+        client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # explicit: other tests may set a global URI
     assert second.version == 2
     assert second.metric == "fid"
     assert second.champion_version == (2 if second.score < first.score else 1)
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # explicit: other tests may set a global URI
     assert len(client.search_model_versions("name='gan-mlp'")) == 2
     assert int(client.get_model_version_by_alias("gan-mlp", "champion").version) == second.champion_version
 
