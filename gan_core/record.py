@@ -157,12 +157,16 @@ def stale_stages(ws: Workspace) -> list[str]:
                         if current.get(key) != recorded:
                             problems.append(f"{stage.addressing}: param {key} in {dep.def_path} differs from dvc.lock")
                     continue
-                recorded = dep.hash_info.value
+                recorded, path = dep.hash_info.value, str(dep.def_path)
                 if dep.exists:
                     hashed = dep.get_hash()
                     current = hashed.value if hashed else None
+                elif path in produced:
+                    current = produced[path]
+                elif any(out.startswith(f"{path}/") for out in produced):
+                    continue  # a folder of other stages' outputs (metrics/, models/), absent until they run
                 else:
-                    current = produced.get(str(dep.def_path))
+                    current = None
                 if current != recorded:
                     problems.append(f"{stage.addressing}: {dep.def_path} is {current}, dvc.lock has {recorded}")
     return problems
