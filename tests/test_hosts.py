@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from ops.postgres import Server
 from tests.background import background, free_port, venv_env
-from tests.conftest import REPO, make_project
+from tests.conftest import make_project
 from tests.netns import hosts
 from tests.services import postgres_cluster, use_remote, webdav_remote
 from tests.test_dvc_data import same_tree
