@@ -26,6 +26,8 @@ from tests.netns import hosts
 from tests.services import postgres_cluster, use_remote, webdav_remote
 from tests.test_dvc_data import same_tree
 
+pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
+
 # run on cpu-1: log in with the first URL; the others (wrong password, loopback) must fail
 CLIENT = """
 import sys, psycopg2
@@ -45,8 +47,6 @@ import sys
 from pathlib import Path
 from gan_core.dvc_data import pull_data, push_data
 from gan_core.workspace import Workspace
-
-pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 ws = Workspace(Path.cwd())
 print((push_data(ws) if sys.argv[1] == "push" else pull_data(ws, sys.argv[2])).md5)
 """
