@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from gan_core import theory
 from gan_core.params import load_params
 from gan_core.stages import theory_checks
 from gan_core.workspace import Workspace
-from tests.conftest import tiny_params
+from tests.conftest import REPO, tiny_params
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,7 @@ def stage(tmp_path_factory):
     """The `theory` stage run once into a throw-away project with its own MLflow store."""
     root = tmp_path_factory.mktemp("project")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    shutil.copy(REPO / "data.dvc", root / "data.dvc")  # every run is tagged with the data version it records
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         metrics = theory_checks(load_params(root / "params.yaml"), Workspace(root))
