@@ -18,6 +18,7 @@ from tests.conftest import tiny_params
 STEPS = 6
 
 
+@pytest.mark.e2e  # the benchmark's harness, every loop
 def test_harness_runs_both_loops_and_writes_its_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_digits(tmp_path / "data", test_fraction=0.2, split_seed=0)
     params = tiny_params()
