@@ -60,6 +60,9 @@ class VariantConfig(StrictModel):
 
     batch_size: PositiveInt = 64
     steps: Steps
+    # steps between two in-training scores (`Task.scorer`; the best-scoring generator is the one registered);
+    # None: a tenth of the run's steps; 0: never (the last generator is registered)
+    eval_every: int | None = Field(None, ge=0)
 
 
 class SharedParams(StrictModel):
@@ -116,6 +119,8 @@ class EvaluationParams(StrictModel):
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage (Naeem et al. 2020)
     # a class counts as covered when at least this fraction of the samples is classified as it
     class_coverage_min_fraction: float = Field(0.01, gt=0.0, lt=1.0)
+    # held-out examples (samples, pairs, utterances) of the cheap score computed while training (`Task.scorer`)
+    in_training_samples: PositiveInt = 500
 
 
 class TrackingParams(StrictModel):
@@ -142,6 +147,10 @@ class Params(StrictModel):
 
     def steps(self, name: str) -> int:
         return getattr(self.variant(name).steps, self.shared.profile)
+
+    def eval_every(self, name: str) -> int:
+        every = self.variant(name).eval_every
+        return max(1, self.steps(name) // 10) if every is None else every
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -90,7 +90,7 @@ def stage_record(params: Params, ws: Workspace, stage: str) -> StageRecord:
             if isinstance(dep, ParamsDependency):
                 values.update({key: _lookup(effective, key) for key in dep.params})
             else:
-                hashed = dep.get_hash()
+                hashed = dep.get_hash() if dep.exists else None
                 deps[dep.def_path] = hashed.value if hashed else None  # None: the file is absent here
     return StageRecord(stage, deps, values)
 

@@ -84,7 +84,8 @@ class TrainRecord:
 
 
 def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
-    """Train one variant in its own MLflow run, with its checkpoints stored in that run as it goes.
+    """Train one variant in its own MLflow run, with its checkpoints stored in that run as it goes; the generator
+    logged as the run's model is the best of its in-training scores (the last one when it is not scored).
 
     The run is found by the fingerprint of the `train@<name>` stage: a finished training of the same fingerprint is
     reused (its checkpoint fetched here), an interrupted one resumes from its last stored checkpoint in the same
@@ -118,6 +119,8 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
     }
     resume = _stored_checkpoint(ws, name, stored, fingerprint) if stored is not None else None
     meta = {"fingerprint": fingerprint, "steps": steps}
+    with torch.random.fork_rng():  # its readers train seeded: the training's own random stream is left as it was
+        scorer = task.scorer(params.shared.seed)
     with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags,
                                stored.run_id if stored else None) as run_id:
         if stored is not None:
@@ -132,9 +135,14 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
             resume=resume, meta={**meta, "run_id": run_id},
             on_checkpoint=lambda path, step: tracking.store_checkpoint(run_id, path, step),
             log_samples=_sample_logger(task, variant, run_id, params.shared.seed),
+            score=lambda: scorer(variant), eval_every=params.eval_every(name),
         )
+        summary = {"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}
+        if result.best is not None:
+            variant.load_generator_state(result.best.generator)
+            summary |= {tracking.BEST_STEP: result.best.step, "best_score_in_training": result.best.score}
         model_uri = tracking.log_generator(run_id, variant)
-        tracking.MetricLogger(run_id)({"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}, steps)
+        tracking.MetricLogger(run_id)(summary, steps)
     training = TrainRecord(run_id, model_uri, steps, result.seconds, fingerprint)
     _write_json(ws.run_record(name), training.__dict__)
     return training
@@ -297,11 +305,14 @@ def _write_samples(directory: Path, evaluation: Evaluation) -> list[Path]:
 
 
 def _trained_variant(ws: Workspace, name: str, training: TrainRecord, device: torch.device) -> tuple[Variant, int]:
-    """The variant as the training's final checkpoint left it, and the number of steps it had trained."""
+    """The variant as the training's final checkpoint left it, with the best-scoring generator of the training when it
+    was scored (the one registered), and the number of steps it had trained."""
     checkpoint = load_checkpoint(local_checkpoint(ws, name, training))
     spec = task_of(name).spec_from_dict(checkpoint["spec"])
     variant = build_variant(name, checkpoint["config"], spec, device)
     variant.load_state_dict(checkpoint["state"])
+    if checkpoint.get("best"):
+        variant.load_generator_state(checkpoint["best"]["generator"])
     return variant, checkpoint["step"]
 
 

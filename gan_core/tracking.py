@@ -51,6 +51,7 @@ CHECKPOINT_ARTIFACTS = "checkpoint"
 CHECKPOINT_STEP_TAG = "gan.checkpoint_step"
 MODEL_URI_TAG = "gan.model_uri"
 SCORE = "score"  # every evaluated run's metric of its task's score (lower is better): what the registry ranks by
+BEST_STEP = "best_step"  # a scored training's step of its best in-training score: the generator it registers
 EVALUATION_ARTIFACT = "evaluation.json"  # {metric: {"value": ..., "real_floor": ..., "untrained": ..., "baseline": ...}}
 SAMPLES_KEY = "samples"  # the image key of the sample grids logged during training
 # names what started a run: the tests set `test`; without it a run is `prefect`, `dvc` or `cli` (see `entry_point`)
@@ -371,7 +372,7 @@ class Registration:
 
 def register_generator(run_id: str, model_uri: str, variant: str, metric: str, score: float) -> Registration:
     """Register the run's generator model (once) and point `champion` at the version with the best score (`metric`,
-    lower is better)."""
+    lower is better). The version's tags hold the score and, for a scored training, the step its generator is of."""
     client = MlflowClient()
     name = registered_name(variant)
     try:
@@ -383,7 +384,11 @@ def register_generator(run_id: str, model_uri: str, variant: str, metric: str, s
     if existing:
         version, created = existing[0], False
     else:
-        version = mlflow.register_model(model_uri, name, tags={"score": repr(score), "score_metric": metric})
+        tags = {"score": repr(score), "score_metric": metric}
+        best_step = run_metric(run_id, BEST_STEP)
+        if best_step is not None:
+            tags[BEST_STEP] = str(int(best_step))
+        version = mlflow.register_model(model_uri, name, tags=tags)
         created = True
     # champion = the best score over all versions; re-checked after each move, so registrations racing from several
     # machines settle on the best one (a writer that moved it on a stale view sees the newer version and corrects)

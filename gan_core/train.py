@@ -4,10 +4,16 @@ The loop never knows which GAN it runs: it takes batches from the variant's task
 `variant.train_step` and keeps the returned losses on the device, summing them; it syncs with the host only once
 per `log_every` steps. At each checkpoint it calls the caller's `log_samples(step)` (pictures of the generator's
 progress), whose random draws never reach the training's.
+
+Every `eval_every` steps it asks the caller's `score()` (the task's cheap score of the generator as it is now,
+lower is better), logs it as `score_in_training` and keeps the best-scoring generator's weights: a GAN's quality goes
+up and down while it trains, and its losses do not rank generators, so the last step is often not the best one.
+The best rides in every checkpoint, so a resumed training keeps it.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -31,6 +37,8 @@ HISTORY = "history"  # beside the latest checkpoint: the ones before it
 MetricsSink = Callable[[dict[str, float], int], None]
 CheckpointSink = Callable[[Path, int], None]  # (path of the checkpoint just written, its step)
 StepHook = Callable[[int], None]
+Scorer = Callable[[], float]  # the task's cheap score of the generator as it is now; lower is better
+SCORE_IN_TRAINING = "score_in_training"  # the metric key of those scores, by step
 # (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
 BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
 
@@ -49,10 +57,20 @@ class TrainingDiverged(UserError):
 
 
 @dataclass(frozen=True)
+class Best:
+    """The best-scoring generator of a training so far."""
+
+    step: int
+    score: float
+    generator: dict[str, Any]  # `Variant.generator_state()` at that step
+
+
+@dataclass(frozen=True)
 class TrainResult:
     steps: int
     final_losses: dict[str, float]  # means over the last logging interval
     seconds: float
+    best: Best | None  # None when the training was not scored (`eval_every` 0 or no `score`)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,6 +105,8 @@ def train(
     meta: dict[str, Any] | None = None,
     on_checkpoint: CheckpointSink | None = None,
     log_samples: StepHook | None = None,
+    score: Scorer | None = None,
+    eval_every: int = 0,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on batches from its task (on the variant's device).
 
@@ -94,18 +114,20 @@ def train(
     bit-identical (CPU) to a run never interrupted. `meta` is stored in every checkpoint (the caller's identity of
     the training, e.g. its MLflow run id) and comes back in `resume["meta"]`. `on_checkpoint` is called after each
     checkpoint is written (to put it in a store that outlives this machine) before training goes on.
-    `log_samples(step)` runs at each checkpoint, before it is written.
+    `log_samples(step)` runs at each checkpoint, before it is written. `score()` runs every `eval_every` steps and
+    at the last (0: never); `TrainResult.best` is the best of its scores, this run's and a resumed run's alike.
     """
     variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
     stream = batches(variant.config.batch_size, sampler)
-    start = 0
+    start, best = 0, None
     if resume is None:  # a new training: checkpoints of an earlier one must not be mistaken for its own
         checkpoint_path.unlink(missing_ok=True)
         shutil.rmtree(checkpoint_path.parent / HISTORY, ignore_errors=True)
     else:
         variant.load_state_dict(resume["state"])
         start = resume["step"]
+        best = Best(**resume["best"]) if resume.get("best") else None
         # the batch order depends on the seed alone: replaying it is cheaper than saving the stream's position
         for _ in range(start):
             next(stream)
@@ -130,6 +152,12 @@ def train(
             means = dict(zip(totals, values))
             if not all(math.isfinite(v) for v in values):
                 raise TrainingDiverged(step, means, checkpoint_path, good_step)
+        if score is not None and eval_every and (step % eval_every == 0 or step == steps):
+            with _own_rng(variant.device):
+                value = score()
+            log_metrics({SCORE_IN_TRAINING: value}, step)
+            if math.isfinite(value) and (best is None or value < best.score):
+                best = Best(step, value, copy.deepcopy(variant.generator_state()))
         if log_now:
             log_metrics(means, step)
             progress.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
@@ -139,20 +167,25 @@ def train(
             if not _all_finite(state):  # a finite loss can precede the update that broke the weights
                 raise TrainingDiverged(step, {"weights": math.nan}, checkpoint_path, good_step)
             if log_samples is not None:
-                # the global RNG is put back afterwards: a run logging samples trains (and resumes) bit for bit as
-                # one that does not
-                with torch.random.fork_rng(devices=[variant.device] if variant.device.type == "cuda" else []):
+                with _own_rng(variant.device):
                     log_samples(step)
-            save_checkpoint(checkpoint_path, variant, step, state, meta or {}, keep_checkpoints, good_step)
+            save_checkpoint(checkpoint_path, variant, step, state, meta or {}, keep_checkpoints, good_step, best)
             if on_checkpoint is not None:
                 on_checkpoint(checkpoint_path, step)
             good_step = step
-    return TrainResult(steps=steps, final_losses=means, seconds=time.perf_counter() - started)
+    return TrainResult(steps=steps, final_losses=means, seconds=time.perf_counter() - started, best=best)
+
+
+def _own_rng(device: torch.device) -> Any:
+    """The global RNG put back afterwards: a run that scores or logs samples trains (and resumes) bit for bit as one
+    that does not."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 def save_checkpoint(path: Path, variant: Variant, step: int, state: dict[str, Any], meta: dict[str, Any],
-                    keep: int, previous_step: int) -> None:
-    """Networks, optimizers, step and RNG states, written atomically (a crash leaves the previous file).
+                    keep: int, previous_step: int, best: Best | None = None) -> None:
+    """Networks, optimizers, step, RNG states and the best generator so far, written atomically (a crash leaves the
+    previous file).
 
     `path` is always the latest; the `keep - 1` before it (the one at `previous_step` first) stay in `history/`
     beside it as `step-<step>.pt`.
@@ -168,6 +201,7 @@ def save_checkpoint(path: Path, variant: Variant, step: int, state: dict[str, An
         "state": state,
         "rng": rng,
         "meta": meta,
+        "best": {"step": best.step, "score": best.score, "generator": best.generator} if best else None,
     }
     history = path.parent / HISTORY
     if path.is_file() and previous_step and keep > 1:

@@ -83,6 +83,27 @@ def set_param(params: dict, path: tuple[str, ...], value: object) -> None:
     node[path[-1]] = value
 
 
+def assert_scored(params, ws, name: str, run_id: str) -> None:
+    """The training of `name` in MLflow run `run_id` logged its in-training score every `eval_every` steps and at
+    the last; its `best_step` is the step of the lowest score, which beats an untrained generator's."""
+    import torch
+    from mlflow import MlflowClient
+
+    from gan_core.tasks import task_of
+    from gan_core.train import SCORE_IN_TRAINING
+    from gan_core.variants import build_variant
+
+    client = MlflowClient()
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, SCORE_IN_TRAINING))
+    every, steps = params.eval_every(name), params.steps(name)
+    assert [step for step, _ in history] == sorted({*range(every, steps + 1, every), steps})
+    best_step, best = min(history, key=lambda entry: (entry[1], entry[0]))
+    assert client.get_run(run_id).data.metrics["best_step"] == best_step
+    task = task_of(name)(params, ws, torch.device("cpu"))
+    untrained = build_variant(name, params.variant(name).model_dump(), task.spec(), torch.device("cpu"))
+    assert best < task.scorer(params.shared.seed)(untrained)
+
+
 def run_cli(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
     """A command of the project's venv (python, dvc) in `cwd`, with the venv first on PATH as `make` does."""
     env = {**os.environ, **env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -1,10 +1,13 @@
-"""The pieces in gan_core/nn every variant shares: the N(0, 0.02) initialisation and how a net is held still."""
+"""The pieces in gan_core/nn every variant shares: the N(0, 0.02) initialisation, how a net is held still, the
+generator's weight average and DiffAugment."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from gan_core.nn.diffaugment import cutout, diff_augment, translation
+from gan_core.nn.ema import update_average, weight_average
 from gan_core.nn.init import normal_init
 from gan_core.nn.modes import evaluating, freeze, frozen
 
@@ -45,3 +48,51 @@ def test_evaluating_runs_without_autograd_in_eval_mode_and_restores_mixed_modes(
 def test_freeze_is_for_good():
     net = freeze(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
     assert not net.training and not any(p.requires_grad for p in net.parameters())
+
+
+def test_the_weight_average_moves_by_one_minus_decay_and_copies_buffers():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = weight_average(net)
+    assert not any(p.requires_grad for p in average.parameters()) and not average.training
+    start = [p.clone() for p in average.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    net(torch.randn(8, 3))  # moves batch norm's running statistics
+    update_average(average, net, decay=0.9)
+    for mean, old, new in zip(average.parameters(), start, net.parameters()):
+        torch.testing.assert_close(mean, 0.9 * old + 0.1 * new)
+    for mean, current in zip(average.buffers(), net.buffers()):
+        assert torch.equal(mean, current)
+
+
+def test_diff_augment_ops_keep_the_shape_draw_per_image_and_repeat_under_a_seed():
+    images = torch.rand(16, 3, 8, 8) * 2 - 1
+    for op in ("color", "translation", "cutout"):
+        torch.manual_seed(1)
+        first = diff_augment(images, (op,))
+        torch.manual_seed(1)
+        assert torch.equal(first, diff_augment(images, (op,)))
+        assert first.shape == images.shape
+        changes = (first - images).flatten(1).abs().sum(1)
+        assert len(set(changes.round(decimals=4).tolist())) > 4, op  # each image its own draw
+    assert torch.equal(diff_augment(images, ()), images)
+
+
+def test_translation_shifts_the_image_and_cutout_blanks_a_square_of_half_the_side():
+    dot = torch.zeros(64, 1, 16, 16)
+    dot[:, :, 8, 8] = 1.0
+    torch.manual_seed(0)
+    moved = translation(dot)
+    positions = torch.nonzero(moved[:, 0] == 1.0)[:, 1:] - 8
+    assert len(positions) == 64 and positions.abs().max() <= 2 and len({tuple(p) for p in positions.tolist()}) > 5
+    ones = torch.ones(64, 1, 16, 16)
+    blanked = (cutout(ones) == 0).flatten(1).sum(1)
+    assert blanked.max() == 8 * 8 and blanked.min() > 0  # a whole square inside, or the part left at a border
+
+
+def test_diff_augment_lets_the_gradient_through_to_the_images():
+    images = (torch.rand(4, 1, 8, 8) * 2 - 1).requires_grad_()
+    diff_augment(images, ("color", "translation", "cutout")).square().sum().backward()
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0

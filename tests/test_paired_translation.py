@@ -19,6 +19,7 @@ from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST
 from gan_core.tasks.paired_translation import PairedTranslation
 from gan_core.variants import build_variant
 from gan_core.workspace import Workspace
+from tests.conftest import assert_scored
 
 CPU = torch.device("cpu")
 
@@ -30,10 +31,12 @@ def _invalid(call) -> str:
     return err.value.message
 
 
+@pytest.mark.e2e  # every stage of a variant
 def test_pix2pix_trains_evaluates_on_held_out_fonts_and_serves(workspace):
     params, ws = load_params(workspace / "params.yaml"), Workspace(workspace)
     build_data(params.data, workspace)
     record = stages.train_variant(params, ws, "pix2pix")
+    assert_scored(params, ws, "pix2pix", record.run_id)
     metrics = stages.evaluate_variant(params, ws, "pix2pix")
     l1, psnr, ssim, accuracy = (metrics[key] for key in ("l1", "psnr", "ssim", "class_accuracy"))
 

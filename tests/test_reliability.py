@@ -59,6 +59,7 @@ def checkpoint_step(path: Path) -> int:
         return 0
 
 
+@pytest.mark.e2e  # trainings as subprocesses, killed and resumed
 @pytest.mark.parametrize(("name", "where"), [("mlp", "here"), ("dcgan", "here"), ("mlp", "elsewhere")])
 def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, bundled_data, name, where):
     """`here`: the same command in the same project; `elsewhere`: in another checkout (another machine) that shares
@@ -89,6 +90,10 @@ def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, b
     for net in ("G", "D"):
         for key, value in reference["state"]["nets"][net].items():
             assert torch.equal(value, resumed["state"]["nets"][net][key]), f"{net}.{key}"
+    # the best generator of the in-training scores, those before the kill included, is the uninterrupted run's
+    assert (resumed["best"]["step"], resumed["best"]["score"]) == (reference["best"]["step"], reference["best"]["score"])
+    for key, value in reference["best"]["generator"]["G"].items():
+        assert torch.equal(value, resumed["best"]["generator"]["G"][key]), f"best G.{key}"
     runs = MlflowClient(store_of(killed)).search_runs(
         [MlflowClient(store_of(killed)).get_experiment_by_name("gan-pipeline").experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.tags["resumed"] == "true"
@@ -97,6 +102,7 @@ def test_sigkilled_training_resumes_to_the_same_bits_in_the_same_run(tmp_path, b
     assert len(list((resumer / "models" / name / "history").iterdir())) == 1  # keep_checkpoints = 2
 
 
+@pytest.mark.e2e  # the whole flow
 def test_divergence_fails_that_variant_alone_and_a_retried_registration_adds_nothing(
         tmp_path, bundled_data, prefect_harness, monkeypatch):
     from flows.pipeline import gan_pipeline

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from gan_core import stages
 from gan_core.params import load_params
 from gan_core.pyfunc_input import MAX_SAMPLES_PER_REQUEST
 from gan_core.workspace import Workspace
+from tests.conftest import assert_scored
 from tests.background import background, free_port, venv_env
 
 pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
@@ -30,10 +32,14 @@ def test_served_champion_draws_images_and_rejects_bad_requests(workspace: Path, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # registered where a team's server would hold it
     ws, params = Workspace(workspace), load_params(workspace / "params.yaml")
     stages.prepare_data(params, ws)
-    stages.train_variant(params, ws, "cgan")
-    stages.build_classifier(params, ws)
+    stages.build_classifier(params, ws)  # its features score the training as it goes
+    training = stages.train_variant(params, ws, "cgan")
+    assert_scored(params, ws, "cgan", training.run_id)
     stages.evaluate_variant(params, ws, "cgan")
-    assert stages.register_variant(params, ws, "cgan").is_champion
+    registration = stages.register_variant(params, ws, "cgan")
+    assert registration.is_champion
+    version = MlflowClient().get_model_version(registration.name, str(registration.version))
+    assert version.tags["best_step"] == str(int(MlflowClient().get_run(training.run_id).data.metrics["best_step"]))
 
     port = free_port()
     command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/gan-cgan@champion",

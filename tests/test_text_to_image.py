@@ -131,6 +131,8 @@ def test_a_tiny_training_draws_the_requested_digits_better_than_untrained(task: 
     m = evaluation.metrics
     assert m["class_accuracy"] > m["class_accuracy_untrained"] + 0.3
     assert m["fid"] < m["fid_untrained"]
+    score = task.scorer(seed=0)  # what training logs: FID against the held-out images
+    assert score(trained) < score(untrained)
     for key in ("bold_agreement", "italic_agreement", "bold_agreement_untrained"):
         assert 0.0 <= m[key] <= 1.0
     assert evaluation.images["samples"].size[0] > 10 * 32 * 4

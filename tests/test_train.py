@@ -12,20 +12,33 @@ from gan_core.config import ClassifierParams, EvaluationParams, UserError
 from gan_core.evaluate.classifier import accuracy, train_classifier
 from gan_core.evaluate.image_metrics import compare_to_reference
 from gan_core.data import image_batches
-from gan_core.train import TrainingDiverged, load_checkpoint, seed_everything, train
+from gan_core.train import SCORE_IN_TRAINING, TrainingDiverged, load_checkpoint, seed_everything, train
 from gan_core.variants import build_variant
 from tests.test_unconditional import CONFIG, SPEC
 
 
-def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, log_samples=None, **config):
+def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, log_samples=None, score=None, eval_every=0,
+        **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("mlp", {**CONFIG, **config}, SPEC, torch.device("cpu"))
     logged = []
     result = train(gan, partial(image_batches, digits[0]), steps=steps, seed=0, log_every=50,
                    checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=checkpoint_every,
                    log_metrics=lambda values, step: logged.append((step, values)), resume=resume,
-                   meta={"run_id": "r1"}, log_samples=log_samples)
+                   meta={"run_id": "r1"}, log_samples=log_samples,
+                   score=None if score is None else lambda: score(gan), eval_every=eval_every)
     return gan, result, logged
+
+
+def scripted(scores):
+    """A scorer that answers `scores` in turn and remembers the generator's first weight at each call."""
+    calls = []
+
+    def score(gan):
+        calls.append(next(iter(gan.generator_state()["G"].values())).clone())
+        return scores[len(calls) - 1]
+    score.calls = calls
+    return score
 
 
 def test_logs_interval_means_and_checkpoints_the_last_step(digits, tmp_path):
@@ -78,6 +91,35 @@ def test_resuming_from_a_checkpoint_equals_never_stopping(digits, tmp_path):
         for a, b in zip(straight.nets[name].state_dict().values(), resumed.nets[name].state_dict().values()):
             assert torch.equal(a, b)
     assert load_checkpoint(tmp_path / "stopped" / "ckpt.pt")["step"] == 150
+
+
+def test_the_best_scoring_generator_is_kept_not_the_last(digits, tmp_path):
+    score = scripted([5.0, 2.0, float("nan"), 3.0, 4.0, 2.5])
+    gan, result, logged = run(digits, tmp_path, steps=120, eval_every=20, score=score)
+    scored = [(step, values[SCORE_IN_TRAINING]) for step, values in logged if SCORE_IN_TRAINING in values]
+    assert [step for step, _ in scored] == [20, 40, 60, 80, 100, 120]
+    assert result.best.step == 40 and result.best.score == 2.0  # a NaN score never wins
+    assert torch.equal(next(iter(result.best.generator["G"].values())), score.calls[1])
+    assert not torch.equal(score.calls[1], next(iter(gan.generator_state()["G"].values())))  # it trained on
+    best = load_checkpoint(tmp_path / "ckpt.pt")["best"]
+    assert best["step"] == 40 and torch.equal(next(iter(best["generator"]["G"].values())), score.calls[1])
+
+
+def test_scoring_changes_nothing_in_training(digits, tmp_path):
+    quiet, _, _ = run(digits, tmp_path / "quiet")
+    scored, _, _ = run(digits, tmp_path / "scored", eval_every=10, score=lambda gan: float(torch.randn(500).sum()))
+    for a, b in zip(quiet.nets["G"].parameters(), scored.nets["G"].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_resumed_training_keeps_its_best(digits, tmp_path):
+    run(digits, tmp_path, steps=60, checkpoint_every=60, eval_every=20, score=scripted([3.0, 1.0, 2.0]))
+    checkpoint = load_checkpoint(tmp_path / "ckpt.pt")
+    _, result, _ = run(digits, tmp_path, steps=120, checkpoint_every=60, eval_every=20,
+                       score=scripted([4.0, 5.0, 1.5]), resume=checkpoint)
+    assert (result.best.step, result.best.score) == (40, 1.0)  # from before the interruption
+    assert torch.equal(next(iter(result.best.generator["G"].values())),
+                       next(iter(checkpoint["best"]["generator"]["G"].values())))
 
 
 def test_divergence_stops_within_one_logging_interval_and_keeps_the_last_good_checkpoint(digits, tmp_path):

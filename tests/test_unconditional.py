@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -87,3 +88,39 @@ def test_minimax_and_non_saturating_pull_g_the_same_way():
     assert (grad_minimax < 0).all() and (grad_ns < 0).all()
     assert abs(grad_minimax[0]) < 0.01 * abs(grad_ns[0])  # saturation at D(G(z)) ~ 0
     assert math.isclose(grad_minimax[1].item(), grad_ns[1].item(), rel_tol=1e-6)  # equal at D = 1/2
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "cgan"])
+def test_diff_augment_augments_every_image_d_sees_real_and_fake_alike(name, monkeypatch):
+    module = "gan_core.variants.cgan" if name == "cgan" else "gan_core.variants.unconditional"
+    seen = []
+    real_augment = importlib.import_module(module).diff_augment
+
+    def spy(images, ops):
+        seen.append((images.requires_grad, ops))
+        return real_augment(images, ops)
+    monkeypatch.setattr(f"{module}.diff_augment", spy)
+    torch.manual_seed(0)
+    gan = build_variant(name, {**TINY.get(name, CONFIG), "diff_augment": ["color", "translation", "cutout"]}, SPEC,
+                        torch.device("cpu"))
+    losses = gan.train_step(real_batch())
+    ops = ("color", "translation", "cutout")
+    # D's step(s) on reals and fakes without a graph to G, then G's step on fakes with one
+    assert [s for s in seen if s[0]] == [(True, ops)] and all(o == ops for _, o in seen)
+    assert len(seen) == (2 if name == "cgan" else 3)  # cgan's D sees reals and fakes in one batch
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan"])
+def test_generator_ema_samples_and_ships_the_average(name):
+    torch.manual_seed(0)
+    config = {**TINY[name], "generator_ema": 0.9}
+    gan = build_variant(name, config, SPEC, torch.device("cpu"))
+    gan.train_step(real_batch())
+    assert gan.sampler is gan.nets["G_ema"]
+    shipped = build_variant(name, config, SPEC, torch.device("cpu"))
+    shipped.load_generator_state(gan.generator_state())
+    assert torch.equal(shipped.sample(4, torch.Generator().manual_seed(1)), gan.sample(4, torch.Generator().manual_seed(1)))
+    z = torch.randn(4, CONFIG["noise_dim"], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert not torch.equal(gan.sample(4, torch.Generator().manual_seed(1)), gan.generate(z, gan.nets["G"]))

@@ -20,6 +20,7 @@ from gan_core.data.unpaired import unpaired_batches
 from gan_core.tasks import get_task
 from gan_core.variants import build_variant
 from gan_core.workspace import Workspace
+from tests.conftest import assert_scored
 from tests.test_unpaired_data import junyanz_layout
 
 Translation = get_task("unpaired_translation")
@@ -49,10 +50,12 @@ def cyclegan_workspace(workspace, **data):
     return load_params(workspace / "params.yaml"), Workspace(workspace)
 
 
+@pytest.mark.e2e  # every stage of a variant
 def test_cyclegan_trains_evaluates_and_serves_the_bundled_digits(workspace):
     params, ws = cyclegan_workspace(workspace)
     stages.build_data(params, ws)
     record = stages.train_variant(params, ws, "cyclegan")
+    assert_scored(params, ws, "cyclegan", record.run_id)
     metrics = stages.evaluate_variant(params, ws, "cyclegan")
     assert json.loads(ws.metrics("cyclegan").read_text()) == metrics
     assert (ws.samples("cyclegan") / "samples.png").is_file()

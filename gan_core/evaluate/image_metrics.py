@@ -91,7 +91,10 @@ class PrecomputedFeatures(nn.Module):
 
 
 def frechet_distance(real_features: Tensor, fake_features: Tensor) -> float:
-    """FID between two sets of feature vectors (N, F), computed by torchmetrics."""
+    """FID between two sets of feature vectors (N, F), computed by torchmetrics; infinite for a non-finite feature
+    (a diverging generator's images: LAPACK's eigenvalues of a NaN matrix can crash the process)."""
+    if not (torch.isfinite(real_features).all() and torch.isfinite(fake_features).all()):
+        return math.inf
     fid = FrechetInceptionDistance(feature=PrecomputedFeatures(real_features.shape[1]))
     fid.update(real_features, real=True)
     fid.update(fake_features, real=False)

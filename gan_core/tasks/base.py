@@ -12,7 +12,7 @@ import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,12 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, trained: Variant, untrained: Variant, seed: int) -> Evaluation:
         """Every metric of `trained` on held-out data, beside the same metric of `untrained` (and floors/baselines)."""
+
+    @abstractmethod
+    def scorer(self, seed: int) -> Callable[[Variant], float]:
+        """The cheap form of `score` that training computes every `eval_every` steps (and keeps the best generator
+        by): the same measure on at most `evaluation.in_training_samples` held-out examples, lower is better, its
+        reference prepared once here."""
 
     @abstractmethod
     def preview(self, variant: Variant, seed: int) -> Tensor:

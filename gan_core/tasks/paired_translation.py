@@ -18,7 +18,7 @@ float32 (N, C, H, W) in [0, 1].
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,13 @@ class PairedTranslation(Task):
         if self.on_digits:
             images["handwritten"] = self._handwritten(trained, seed)
         return Evaluation(metrics=metrics, images=images)
+
+    def scorer(self, seed: int) -> Callable[[PairedTranslator], float]:
+        """L1 to the targets of the first `in_training_samples` held-out pairs."""
+        test = self.pairs("test")
+        n = self.params.evaluation.in_training_samples
+        source, target = test.source[:n], test.target[:n]
+        return lambda variant: F.l1_loss(to_unit_range(_translate(variant, source, seed)), to_unit_range(target)).item()
 
     def preview(self, variant: PairedTranslator, seed: int) -> Tensor:
         test = self.pairs("test")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,8 @@ from gan_core.data.images import to_unit_range
 from gan_core.data.text_images import (
     CaptionedImages, TextImageBatch, TextImageSpec, load_printed_captioned, text_image_batches,
 )
-from gan_core.evaluate.classifier import ImageClassifier, train_classifier
-from gan_core.evaluate.image_metrics import compare_to_reference, labelled_rows
+from gan_core.evaluate.classifier import FeatureExtractor, ImageClassifier, train_classifier
+from gan_core.evaluate.image_metrics import compare_to_reference, frechet_distance, labelled_rows
 from gan_core.pyfunc_input import requested_texts
 from gan_core.tasks.base import Evaluation, Task, register_task
 from gan_core.text_encoder import ENCODER_PACKAGES, cached_encode, encode
@@ -108,6 +108,17 @@ class TextToImage(Task):
             agreement = self.attribute_agreement(variant, seed)
             metrics.update({f"{key}{name}": value for key, value in agreement.items()})
         return Evaluation(metrics=metrics, images={"samples": self.stages_image(trained, seed)})
+
+    def scorer(self, seed: int) -> Callable[[TextToImageGenerator], float]:
+        """FID of the last stage's images for held-out captions against the held-out images, in the features of
+        the classifier `evaluate` uses (trained here the same way)."""
+        train_set, test_set = self.train_split, self.split("test")
+        classifier = self.classifier(ImageSet(classifier_view(train_set.images), train_set.labels, 10), seed)
+        extract = FeatureExtractor(classifier)
+        reference = extract(classifier_view(test_set.images))
+        vectors = self.encode(held_out_captions(test_set, seed))[:self.params.evaluation.in_training_samples]
+        return lambda variant: frechet_distance(
+            reference, extract(classifier_view(variant.generate(vectors, _generator(seed, self.device)))))
 
     def classifier(self, reference: ImageSet, seed: int) -> ImageClassifier:
         """A classifier of the printed train split (trained here: the pipeline's 8x8 one cannot read 32x32)."""

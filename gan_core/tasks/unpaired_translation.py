@@ -25,7 +25,7 @@ Requests: {"image": (N, C, H, W) in [0, 1] as nested lists, "direction": "AtoB" 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -124,6 +124,25 @@ class UnpairedTranslation(Task):
         for suffix in ("", "_real_floor", "_baseline", "_untrained"):
             metrics[f"fid{suffix}"] = (metrics[f"fid_ab{suffix}"] + metrics[f"fid_ba{suffix}"]) / 2
         return metrics
+
+    def scorer(self, seed: int) -> Callable[[UnpairedTranslator], float]:
+        """The mean FID of both directions: `in_training_samples` held-out images of each domain translated, against
+        the other domain's held-out images, in its reader's features (the readers are trained here, as `evaluate`
+        trains them)."""
+        train_a, train_b = self.domains("train")
+        test_a, test_b = self._held_out(seed)
+        readers = self._classifiers(train_a, train_b, seed)
+        n = self.params.evaluation.in_training_samples
+        directions = []
+        for source, target, direction in ((test_a, test_b, "AtoB"), (test_b, test_a, "BtoA")):
+            extract = FeatureExtractor(readers[direction[-1]])
+            directions.append((direction, source.images[:n], extract, extract(target.images)))
+
+        @torch.no_grad()
+        def fid(variant: UnpairedTranslator) -> float:
+            return sum(frechet_distance(reference, extract(variant.translate(images, direction)))
+                       for direction, images, extract, reference in directions) / len(directions)
+        return fid
 
     def preview(self, variant: UnpairedTranslator, seed: int) -> Tensor:
         test_a, _ = self._held_out(seed)

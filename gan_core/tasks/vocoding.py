@@ -20,7 +20,7 @@ or `{"wave": [...], "sample_rate": 8000}`, a recording (resampled to the vocoder
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,14 @@ class Vocoding(Task):
                 "untrained G": [log_mel(vocoded["_untrained"][i], spec) for i in examples]}
         titles = [f"digit {int(test_set.labels[i])} ({test_set.speakers[i]})" for i in examples]
         return Evaluation(metrics=metrics, images={"samples": mel_comparison(rows, titles, spec)}, audio=audio)
+
+    def scorer(self, seed: int) -> Callable[[Vocoder], float]:
+        """The log-mel L1 of the first `in_training_samples` held-out utterances, vocoded."""
+        spec = self.spec()
+        originals = list(self.split("test").waves)[:self.params.evaluation.in_training_samples]
+        mels = [log_mel(w, spec) for w in originals]
+        return lambda variant: _mean((log_mel(vocode_utterance(variant, m, len(w)), spec) - m).abs().mean()
+                                     for m, w in zip(mels, originals))
 
     def preview(self, variant: Vocoder, seed: int) -> Tensor:
         """The vocoded mels of one held-out utterance of each digit, as pictures (loud: dark), low bands below."""

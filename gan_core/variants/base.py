@@ -78,10 +78,16 @@ class Variant(ABC):
 
 
 class TorchVariant(Variant):
-    """A variant made of torch modules (`self.nets`) and optimizers (`self.optims`); `self.nets["G"]` samples."""
+    """A variant made of torch modules (`self.nets`) and optimizers (`self.optims`); `self.sampler` samples:
+    `self.nets["G"]`, or `self.nets["G_ema"]`, the average of G's weights, when the variant keeps one
+    (gan_core/nn/ema.py)."""
 
     nets: dict[str, nn.Module]
     optims: dict[str, torch.optim.Optimizer]
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.nets.get("G_ema", self.nets["G"])
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -96,10 +102,10 @@ class TorchVariant(Variant):
             o.load_state_dict(state["optims"][k])
 
     def generator_state(self) -> dict[str, Any]:
-        return {"G": self.nets["G"].state_dict()}
+        return {"G": self.sampler.state_dict()}
 
     def load_generator_state(self, state: dict[str, Any]) -> None:
-        self.nets["G"].load_state_dict(state["G"])
+        self.sampler.load_state_dict(state["G"])
 
 
 # ---- roles: one per task, declaring what that task calls on its variants ------------------------------------

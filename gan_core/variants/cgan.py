@@ -15,14 +15,13 @@ not how hard it pushes against G.
 G then descends the `mlp` variant's loss through D (frozen) on its images with the labels it was given.
 
 `sample(n, generator, labels)` follows `labels`; without them it draws balanced labels 0, 1, ..., 9, 0, 1, ...
-With `generator_ema` > 0 an exponential moving average of G's weights samples and is what gets registered.
+With `generator_ema` > 0 an exponential moving average of G's weights samples and is what gets registered;
+`diff_augment` (gan_core/variants/unconditional.py) augments every image D sees.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +30,9 @@ from torch import Tensor, nn
 
 from gan_core.data import ImageBatch, ImageSpec
 from gan_core.losses import discriminator_bce, generator_bce
-from gan_core.nn.modes import evaluating, freeze, frozen
+from gan_core.nn.diffaugment import diff_augment
+from gan_core.nn.ema import update_average, weight_average
+from gan_core.nn.modes import evaluating, frozen
 from gan_core.optim import adam
 from gan_core.speed import autocast, place_nets
 from gan_core.variants.base import ImageGenerator, TorchVariant, balanced_labels, register
@@ -41,8 +42,6 @@ from gan_core.variants.mlp import MLPConfig, discriminator_net, generator_net
 class CGANConfig(MLPConfig):
     # weight of kind (2), real image + wrong label -> fake; 0 = the classic CGAN of Mirza & Osindero
     wrong_label_weight: float = Field(0.5, ge=0.0)
-    # decay of an exponential moving average of G's weights that samples instead of G; 0 = G itself samples
-    generator_ema: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class LabelConcat(nn.Module):
@@ -72,14 +71,9 @@ class CGAN(TorchVariant, ImageGenerator):
             "D": LabelConcat(discriminator_net(pixels + classes, hidden, config.leaky_slope), classes),
         }
         if config.generator_ema > 0:
-            # averaging G's iterates smooths the oscillation of GAN training (Yazici et al., ICLR 2019); copied
-            # before placing, so a compiled G_ema runs its own weights
-            nets["G_ema"] = freeze(copy.deepcopy(nets["G"]))
+            nets["G_ema"] = weight_average(nets["G"])
         self.nets = place_nets(nets, config.speed, device)
         self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device) for k in ("G", "D")}
-
-    def _sampler(self) -> nn.Module:
-        return self.nets.get("G_ema", self.nets["G"])
 
     def _generate(self, z: Tensor, labels: Tensor, net: nn.Module | None = None) -> Tensor:
         return (net or self.nets["G"])(z, labels).view(-1, *self.spec.image_shape)
@@ -99,7 +93,7 @@ class CGAN(TorchVariant, ImageGenerator):
             images.append(batch.images)
             labels.append(wrong)
         with autocast(self.config.speed, self.device):
-            logits = D(torch.cat(images), torch.cat(labels)).split(b)
+            logits = D(diff_augment(torch.cat(images), self.config.diff_augment), torch.cat(labels)).split(b)
             losses = {"loss_d_real": discriminator_bce(logits[0], real=True),
                       "loss_d_fake": discriminator_bce(logits[1], real=False)}
             fake_side = losses["loss_d_fake"]
@@ -113,14 +107,13 @@ class CGAN(TorchVariant, ImageGenerator):
         # G through D with target "real" for its labels; D frozen, as in the `mlp` step
         with frozen(D):
             with autocast(self.config.speed, self.device):
-                g_loss = generator_bce(D(self._generate(z, g_labels), g_labels), self.config.generator_loss)
+                fakes = diff_augment(self._generate(z, g_labels), self.config.diff_augment)
+                g_loss = generator_bce(D(fakes, g_labels), self.config.generator_loss)
             self.optims["G"].zero_grad(set_to_none=True)
             g_loss.backward()
             self.optims["G"].step()
         if "G_ema" in self.nets:
-            with torch.no_grad():
-                for average, current in zip(self.nets["G_ema"].parameters(), G.parameters()):
-                    average.lerp_(current, 1.0 - self.config.generator_ema)
+            update_average(self.nets["G_ema"], G, self.config.generator_ema)
         return {**{k: v.detach() for k, v in losses.items()}, "loss_g": g_loss.detach()}
 
     def sample(self, n: int, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
@@ -129,11 +122,5 @@ class CGAN(TorchVariant, ImageGenerator):
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         z = torch.randn(n, self.config.noise_dim, generator=generator, device=generator.device)
-        with evaluating(self._sampler()):
-            return self._generate(z.to(self.device), labels.to(self.device), self._sampler())
-
-    def generator_state(self) -> dict[str, Any]:
-        return {"G": self._sampler().state_dict()}
-
-    def load_generator_state(self, state: dict[str, Any]) -> None:
-        self._sampler().load_state_dict(state["G"])
+        with evaluating(self.sampler):
+            return self._generate(z.to(self.device), labels.to(self.device), self.sampler)

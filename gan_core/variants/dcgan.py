@@ -72,8 +72,8 @@ class DCGAN(UnconditionalGAN):
             net.apply(normal_init)
         return nets
 
-    def generate(self, z: Tensor) -> Tensor:
-        images = self.nets["G"](z[:, :, None, None])  # (B, C, resolution, resolution)
+    def generate(self, z: Tensor, G: nn.Module) -> Tensor:
+        images = G(z[:, :, None, None])  # (B, C, resolution, resolution)
         if self.resolution != self.data_size:
             images = F.adaptive_avg_pool2d(images, self.data_size)
         return images

@@ -46,8 +46,8 @@ class MLPGAN(UnconditionalGAN):
         c, pixels = self.config, math.prod(self.spec.image_shape)
         return {"G": generator_net(c.noise_dim, c.hidden, pixels), "D": discriminator_net(pixels, c.hidden, c.leaky_slope)}
 
-    def generate(self, z: Tensor) -> Tensor:
-        return self.nets["G"](z).view(-1, *self.spec.image_shape)
+    def generate(self, z: Tensor, G: nn.Module) -> Tensor:
+        return G(z).view(-1, *self.spec.image_shape)
 
     def discriminate(self, images: Tensor) -> Tensor:
         return self.nets["D"](images.flatten(1))
