@@ -234,13 +234,14 @@ def log_samples(run_id: str, image: Image.Image, step: int) -> None:
 
 def log_evaluation(run_id: str, record: dict[str, dict[str, float | int]], files: list[Path]) -> None:
     """The evaluation: each metric's own value as a metric, the whole record (floors, untrained, baselines) as
-    `evaluation.json`, and its pictures and sounds under `samples/`."""
+    `evaluation.json`, and its pictures and sounds beside it at the run's root (`samples.png`, ...): MLflow's compare
+    view offers the top-level files that runs share, side by side."""
     client = MlflowClient()
     stamp = int(1000 * time.time())
     client.log_batch(run_id, metrics=[Metric(k, entry["value"], stamp, 0) for k, entry in record.items()])
     client.log_dict(run_id, record, EVALUATION_ARTIFACT)
     for path in files:
-        client.log_artifact(run_id, str(path), "samples")
+        client.log_artifact(run_id, str(path))
 
 
 def log_file(run_id: str, path: Path, artifact_path: str) -> None:

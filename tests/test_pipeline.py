@@ -169,7 +169,7 @@ def test_a_retrain_adds_a_version_and_its_run_compares_with_the_others(quick_flo
     assert not any(key.endswith(("_real_floor", "_untrained", "_baseline")) for key in run.data.metrics)
     assert mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation.json") == metrics_of(workspace, "mlp")
     assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 15  # 1500 steps / log_every 100
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/samples.png"]
+    assert {"evaluation.json", "samples.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     # a sample grid at each checkpoint (every 500 steps), as images by step (MLflow names them <key>+step+<step>+...)
     grids = [a.path for a in client.list_artifacts(run.info.run_id, "images") if a.path.endswith(".png")]
     assert sorted(int(re.search(r"samples\+step\+(\d+)\+", path)[1]) for path in grids) == [500, 1000, 1500]
