@@ -10,6 +10,7 @@ its training ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from gan_core.params import load_params
 from gan_core.tracking import Registration
 from gan_core.train import TrainingDiverged
 from gan_core.workspace import Workspace
-from flows.training import train
+from flows.training import train, training_processes
 
 
 
@@ -114,26 +115,23 @@ def gan_pipeline(
 ) -> dict[str, Registration]:
     """Train, evaluate and register each variant (default: all in params.yaml) on the given profile.
 
-    `training_deployment` ("flow/deployment", e.g. "train-variant/gpu"): train through it instead of in this process.
+    The trainings run side by side in processes of their own, as many as the cores allow (flows/training.py), and
+    each variant is evaluated and registered here as soon as its training ends. `training_deployment`
+    ("flow/deployment", e.g. "train-variant/gpu"): train through it instead, on the workers of its pool.
     """
     params, names = validated(params_path, profile, variants)
     ws = Workspace(Path(params_path).resolve().parent)
     version = prepare_data(params, ws)
-    dispatched: dict[str, PrefectFuture] = {}
-    if training_deployment:
-        dispatched = {name: train_remotely.submit(training_deployment, params, ws, name, version, params_path)
-                      for name in names}
-    train_classifier(params, ws)
-    trainings, registrations, diverged = {}, {}, {}
-    for name in names:
-        try:
-            trainings[name] = dispatched[name].result() if training_deployment else train(params, ws, name)
-        except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
-            diverged[name] = str(err)
-            continue
-        evaluate_variant(params, ws, name, trainings[name])
-        registrations[name] = register_variant(params, ws, name, trainings[name])
-        get_run_logger().info(summary_line(ws, name, registrations[name]))
+    with contextlib.ExitStack() as stack:
+        if training_deployment:
+            trainings_of = {name: train_remotely.submit(training_deployment, params, ws, name, version, params_path)
+                            for name in names}
+        else:
+            runner = stack.enter_context(training_processes(len(names)))
+            trainings_of = {name: runner.submit(train, parameters={"params": params, "ws": ws, "name": name})
+                            for name in names}
+        train_classifier(params, ws)
+        trainings, registrations, diverged = _evaluated_and_registered(params, ws, names, trainings_of)
     theory(params, ws)  # before the report: the report stage depends on every metrics/ file, theory's included
     if registrations:
         report = write_report(params, ws, {name: trainings[name] for name in registrations})
@@ -142,6 +140,24 @@ def gan_pipeline(
     if diverged:  # the flow run ends FAILED, naming each variant, its step and loss; nothing of theirs registered
         raise UserError("; ".join(f"{name}: {message}" for name, message in diverged.items()))
     return registrations
+
+
+def _evaluated_and_registered(params: Params, ws: Workspace, names: list[str],
+                              trainings_of: dict[str, PrefectFuture]
+                              ) -> tuple[dict[str, stages.TrainRecord], dict[str, Registration], dict[str, str]]:
+    """Each variant evaluated and registered when its training ends: (trainings, registrations, {diverged variant:
+    why})."""
+    trainings, registrations, diverged = {}, {}, {}
+    for name in names:
+        try:
+            trainings[name] = trainings_of[name].result()
+        except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
+            diverged[name] = str(err)
+            continue
+        evaluate_variant(params, ws, name, trainings[name])
+        registrations[name] = register_variant(params, ws, name, trainings[name])
+        get_run_logger().info(summary_line(ws, name, registrations[name]))
+    return trainings, registrations, diverged
 
 
 def validated(params_path: str, profile: str | None, variants: list[str] | None) -> tuple[Params, list[str]]:

@@ -7,11 +7,15 @@ training resumes from the checkpoint stored in its run. Both work from any machi
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 from prefect import flow, task
 from prefect.concurrency.sync import concurrency
+from prefect.context import get_run_context
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from gan_core import dvc_data, record, stages
 from gan_core.config import Params
@@ -28,6 +32,40 @@ def train(params: Params, ws: Workspace, name: str) -> stages.TrainRecord:
     return record.run_or_reuse(params, ws, record.stage_name("train", name),
                                run=lambda: stages.train_variant(params, ws, name),
                                reuse=lambda: stages.training_of(ws, name))
+
+
+def _cap_threads(threads: int) -> None:
+    """Each training process's torch threads: trainings side by side share the cores instead of fighting for them."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def layout(trainings: int, cores: int | None = None) -> tuple[int, int]:
+    """(processes, torch threads each) for `trainings` on this machine's cores: one training per core until every
+    training has its own process, the cores left over shared out as threads. The small nets gain little from a
+    second thread (bench/results), so side by side beats one after another."""
+    cores = cores or os.cpu_count() or 1
+    processes = max(1, min(trainings, cores))
+    return processes, max(1, cores // processes)
+
+
+@contextlib.contextmanager
+def training_processes(trainings: int) -> Iterator[ProcessPoolTaskRunner]:
+    """A pool of training processes, each with its share of the cores, whose task runs report to this flow's Prefect
+    server (a temporary server's address is known only here: the processes get it through their environment)."""
+    processes, threads = layout(trainings)
+    api_url = str(get_run_context().client.api_url)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api_url
+    try:
+        with ProcessPoolTaskRunner(max_workers=processes, initializer=_cap_threads, initargs=(threads,)) as runner:
+            yield runner
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
 
 
 @flow(name="train-variant")

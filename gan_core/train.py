@@ -54,6 +54,10 @@ class TrainingDiverged(UserError):
                          f"Lower the learning rate or check the data.")
         self.step = step
         self.losses = losses
+        self._args = (step, losses, checkpoint, good_step)
+
+    def __reduce__(self) -> tuple[type, tuple]:  # rebuilt from its own arguments when it crosses processes
+        return type(self), self._args
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,11 @@ def test_classifier_features_separate_real_from_noise(digits):
     assert scores["test"]["fid"] * 10 < scores["noise"]["fid"]
     assert scores["test"]["classes_covered"] == 10
     assert scores["test"]["class_entropy_bits"] > 3.2  # log2(10) = 3.32 for a balanced mix
+
+
+def test_a_divergence_crosses_processes_whole(tmp_path):
+    import pickle
+
+    err = TrainingDiverged(70, {"loss_g": float("nan")}, tmp_path / "ckpt.pt", 60)
+    copied = pickle.loads(pickle.dumps(err))  # what a training process sends back to the flow
+    assert (type(copied), str(copied), copied.step) == (TrainingDiverged, str(err), 70)
