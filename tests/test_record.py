@@ -34,19 +34,20 @@ def test_a_training_fingerprint_is_what_dvc_yaml_says_it_depends_on(tmp_path: Pa
     first = fingerprint(params)
     assert fingerprint(params) == first
     # values other than both params.yaml's and the code's defaults
+    # the evaluation block and code too: the in-training score picks the generator a training keeps
     for path, value in [(("variants", "mlp", "lr"), 0.123), (("shared", "seed"), 7), (("tracking", "log_every"), 7),
-                        (("data", "speech", "takes"), 7)]:
+                        (("data", "speech", "takes"), 7), (("evaluation", "in_training_samples"), 7)]:
         other = copy.deepcopy(params)
         set_param(other, path, value)
         assert fingerprint(other) != first, path
     other = copy.deepcopy(params)
-    set_param(other, ("evaluation", "kid_subsets"), 7)  # evaluation only: the trained model stays valid
     set_param(other, ("variants", "dcgan", "lr"), 0.123)  # another variant's block
     assert fingerprint(other) == first
 
-    append(root / "gan_core" / "evaluate" / "image_metrics.py")  # evaluation's code: not a dependency of training
+    append(root / "gan_core" / "stages.py")  # the stages' glue: not what a training computes
     assert fingerprint(params) == first
-    for edited in (root / "gan_core" / "variants" / "mlp.py", root / "data" / "digits" / "extra.txt"):
+    for edited in (root / "gan_core" / "variants" / "mlp.py", root / "gan_core" / "evaluate" / "image_metrics.py",
+                   root / "data" / "digits" / "extra.txt"):
         append(edited)
         assert fingerprint(params) != first, edited
         first = fingerprint(params)
