@@ -122,6 +122,8 @@ def gan_pipeline(
     params, names = validated(params_path, profile, variants)
     ws = Workspace(Path(params_path).resolve().parent)
     version = prepare_data(params, ws)
+    # a new store's tables created here once: training processes opening it side by side would race to migrate it
+    tracking.configure(ws.root, params.tracking.experiment)
     with contextlib.ExitStack() as stack:
         if training_deployment:
             trainings_of = {name: train_remotely.submit(training_deployment, params, ws, name, version, params_path)

@@ -108,6 +108,12 @@ class ClassifierParams(StrictModel):
     lr: PositiveFloat = 1e-3
 
 
+class InTrainingParams(StrictModel):
+    """The cheap score computed while training (`Task.scorer`), which picks the generator a training keeps."""
+
+    samples: PositiveInt = 500  # held-out examples (samples, pairs, utterances) it is computed on, at most
+
+
 class EvaluationParams(StrictModel):
     """The image metrics (gan_core/evaluate/image_metrics.py). Tasks add their own classifiers (`Task.settings`)."""
 
@@ -119,8 +125,7 @@ class EvaluationParams(StrictModel):
     prdc_nearest_k: PositiveInt = 5  # k of the k-NN balls of precision/recall/density/coverage (Naeem et al. 2020)
     # a class counts as covered when at least this fraction of the samples is classified as it
     class_coverage_min_fraction: float = Field(0.01, gt=0.0, lt=1.0)
-    # held-out examples (samples, pairs, utterances) of the cheap score computed while training (`Task.scorer`)
-    in_training_samples: PositiveInt = 500
+    in_training: InTrainingParams = InTrainingParams()
 
 
 class TrackingParams(StrictModel):

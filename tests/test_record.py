@@ -34,13 +34,15 @@ def test_a_training_fingerprint_is_what_dvc_yaml_says_it_depends_on(tmp_path: Pa
     first = fingerprint(params)
     assert fingerprint(params) == first
     # values other than both params.yaml's and the code's defaults
-    # the evaluation block and code too: the in-training score picks the generator a training keeps
+    # the in-training score's settings too: it picks the generator a training keeps
     for path, value in [(("variants", "mlp", "lr"), 0.123), (("shared", "seed"), 7), (("tracking", "log_every"), 7),
-                        (("data", "speech", "takes"), 7), (("evaluation", "in_training_samples"), 7)]:
+                        (("data", "speech", "takes"), 7), (("evaluation", "in_training", "samples"), 7),
+                        (("evaluation", "classifier", "epochs"), 7)]:
         other = copy.deepcopy(params)
         set_param(other, path, value)
         assert fingerprint(other) != first, path
     other = copy.deepcopy(params)
+    set_param(other, ("evaluation", "kid_subsets"), 7)  # the final evaluation's alone: the trained model stays valid
     set_param(other, ("variants", "dcgan", "lr"), 0.123)  # another variant's block
     assert fingerprint(other) == first
 

@@ -74,7 +74,7 @@ class Task(ABC):
     @abstractmethod
     def scorer(self, seed: int) -> Callable[[Variant], float]:
         """The cheap form of `score` that training computes every `eval_every` steps (and keeps the best generator
-        by): the same measure on at most `evaluation.in_training_samples` held-out examples, lower is better, its
+        by): the same measure on at most `evaluation.in_training.samples` held-out examples, lower is better, its
         reference prepared once here."""
 
     @abstractmethod

@@ -77,14 +77,14 @@ class Generation(Task):
         return Evaluation(metrics=metrics, images={"samples": grid})
 
     def scorer(self, seed: int) -> Callable[[ImageGenerator], float]:
-        """FID of `in_training_samples` samples against the held-out test split, in the features of a classifier
+        """FID of `in_training.samples` samples against the held-out test split, in the features of a classifier
         trained here as the classifier stage trains it (same data, settings and seed: on one machine, the same
         weights). Not its file: a training then depends only on its data, code and params, whichever machine runs
         it, and the stage's 2.5 s on 2 CPU cores is small beside a training."""
         train_set, test_set = self.split("train"), self.split("test")
         extract = FeatureExtractor(train_classifier(train_set, self.params.evaluation.classifier, seed))
         reference = extract(test_set.images)
-        n = self.params.evaluation.in_training_samples
+        n = self.params.evaluation.in_training.samples
         labels = balanced_labels(n, test_set.num_classes, self.device)
 
         def fid(variant: ImageGenerator) -> float:

@@ -115,9 +115,9 @@ class PairedTranslation(Task):
         return Evaluation(metrics=metrics, images=images)
 
     def scorer(self, seed: int) -> Callable[[PairedTranslator], float]:
-        """L1 to the targets of the first `in_training_samples` held-out pairs."""
+        """L1 to the targets of the first `in_training.samples` held-out pairs."""
         test = self.pairs("test")
-        n = self.params.evaluation.in_training_samples
+        n = self.params.evaluation.in_training.samples
         source, target = test.source[:n], test.target[:n]
         return lambda variant: F.l1_loss(to_unit_range(_translate(variant, source, seed)), to_unit_range(target)).item()
 

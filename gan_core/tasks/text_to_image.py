@@ -116,7 +116,7 @@ class TextToImage(Task):
         classifier = self.classifier(ImageSet(classifier_view(train_set.images), train_set.labels, 10), seed)
         extract = FeatureExtractor(classifier)
         reference = extract(classifier_view(test_set.images))
-        vectors = self.encode(held_out_captions(test_set, seed))[:self.params.evaluation.in_training_samples]
+        vectors = self.encode(held_out_captions(test_set, seed))[:self.params.evaluation.in_training.samples]
         return lambda variant: frechet_distance(
             reference, extract(classifier_view(variant.generate(vectors, _generator(seed, self.device)))))
 

@@ -126,13 +126,13 @@ class UnpairedTranslation(Task):
         return metrics
 
     def scorer(self, seed: int) -> Callable[[UnpairedTranslator], float]:
-        """The mean FID of both directions: `in_training_samples` held-out images of each domain translated, against
+        """The mean FID of both directions: `in_training.samples` held-out images of each domain translated, against
         the other domain's held-out images, in its reader's features (the readers are trained here, as `evaluate`
         trains them)."""
         train_a, train_b = self.domains("train")
         test_a, test_b = self._held_out(seed)
         readers = self._classifiers(train_a, train_b, seed)
-        n = self.params.evaluation.in_training_samples
+        n = self.params.evaluation.in_training.samples
         directions = []
         for source, target, direction in ((test_a, test_b, "AtoB"), (test_b, test_a, "BtoA")):
             extract = FeatureExtractor(readers[direction[-1]])

@@ -119,9 +119,9 @@ class Vocoding(Task):
         return Evaluation(metrics=metrics, images={"samples": mel_comparison(rows, titles, spec)}, audio=audio)
 
     def scorer(self, seed: int) -> Callable[[Vocoder], float]:
-        """The log-mel L1 of the first `in_training_samples` held-out utterances, vocoded."""
+        """The log-mel L1 of the first `in_training.samples` held-out utterances, vocoded."""
         spec = self.spec()
-        originals = list(self.split("test").waves)[:self.params.evaluation.in_training_samples]
+        originals = list(self.split("test").waves)[:self.params.evaluation.in_training.samples]
         mels = [log_mel(w, spec) for w in originals]
         return lambda variant: _mean((log_mel(vocode_utterance(variant, m, len(w)), spec) - m).abs().mean()
                                      for m, w in zip(mels, originals))
