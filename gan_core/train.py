@@ -211,8 +211,8 @@ def save_checkpoint(path: Path, variant: Variant, step: int, state: dict[str, An
     if path.is_file() and previous_step and keep > 1:
         history.mkdir(exist_ok=True)
         os.replace(path, history / f"step-{previous_step:08d}.pt")
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as file:  # a file object: see gan_core/evaluate/classifier.py
+        torch.save(payload, file)
     for old in sorted(history.glob("step-*.pt"))[:-(keep - 1) or None]:
         old.unlink()
 

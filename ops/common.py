@@ -71,7 +71,8 @@ def secret(env_var: str, path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    value = secrets.token_urlsafe(24)  # URL-safe: it goes into connection URLs as is
+    # hex: safe in connection URLs as is, and never a leading "-" that a command line would read as an option
+    value = secrets.token_hex(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")

@@ -94,7 +94,7 @@ class Remote:
         """The `dvc` commands a host runs in its project to use this remote: config.local, never committed."""
         return [["remote", "add", "--local", "--force", "--default", REMOTE_NAME, self.url],
                 ["remote", "modify", "--local", REMOTE_NAME, "user", USER],
-                ["remote", "modify", "--local", REMOTE_NAME, "password", self.password]]
+                ["remote", "modify", "--local", REMOTE_NAME, "password", "--", self.password]]
 
 
 def _nginx() -> str:

@@ -165,3 +165,12 @@ def test_a_divergence_crosses_processes_whole(tmp_path):
     err = TrainingDiverged(70, {"loss_g": float("nan")}, tmp_path / "ckpt.pt", 60)
     copied = pickle.loads(pickle.dumps(err))  # what a training process sends back to the flow
     assert (type(copied), str(copied), copied.step) == (TrainingDiverged, str(err), 70)
+
+
+def test_the_classifier_file_is_the_same_bytes_for_the_same_weights(digits, tmp_path):
+    from gan_core.evaluate.classifier import save_classifier
+
+    classifier = train_classifier(digits[0], ClassifierParams(epochs=1), seed=0)
+    save_classifier(classifier, tmp_path / "a.pt")
+    save_classifier(classifier, tmp_path / "b.pt")  # another temporary file on the way
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

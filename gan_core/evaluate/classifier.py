@@ -73,9 +73,11 @@ def accuracy(model: ImageClassifier, data: ImageSet) -> float:
 
 
 def save_classifier(model: ImageClassifier, path: Path) -> None:
-    with atomic_path(path) as tmp:
+    # through a file object: torch.save names the archive's folder after a path's file name, here a random temporary
+    # one, which would give the same weights another md5 on every build (and DVC a changed output)
+    with atomic_path(path) as tmp, tmp.open("wb") as file:
         torch.save({"channels": model.channels, "num_classes": model.head.out_features,
-                    "features": model.num_features, "state": model.state_dict()}, tmp)
+                    "features": model.num_features, "state": model.state_dict()}, file)
 
 
 def load_classifier(path: Path, device: torch.device | str = "cpu") -> ImageClassifier:
