@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # held to the versions in constraints.txt.
 INSTALL = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test test-fast full repro ui clean prefect-server prefect-setup worker-cpu worker-gpu deploy retrain mlflow-server serve \
+.PHONY: run test test-fast full repro sweep ui clean prefect-server prefect-setup worker-cpu worker-gpu deploy retrain mlflow-server serve \
         postgres postgres-stop dvc-remote system-packages
 
 run: $(VENV)/.installed        ## the pipeline on the quick profile: train, evaluate, register every variant
@@ -23,6 +23,12 @@ full: $(VENV)/.installed       ## real training (the `full` profile)
 
 repro: $(VENV)/.installed      ## rebuild data/ if absent, then `dvc repro` (stages call the venv's python)
 	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; python -m gan_core data --if-missing; dvc repro
+
+# a hyperparameter sweep of one variant (docs/sweeps.md): e.g. `make sweep VARIANT=dcgan TRIALS=16`
+SPACE  ?= sweeps/$(VARIANT).yaml
+TRIALS ?= 16
+sweep: $(VENV)/.installed      ## Optuna over the search space $(SPACE): TRIALS trials, pruned; the best registered
+	$(PY) -m flows.sweep $(SPACE) --trials $(TRIALS) $(if $(PARALLEL),--parallel $(PARALLEL))
 
 ui: $(VENV)/.installed         ## the MLflow UI on the local store, http://127.0.0.1:5000; prints the runs table by score
 	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow/mlflow.db $(PY) -m gan_core.tracking http://127.0.0.1:5000

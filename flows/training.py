@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from prefect import flow, task
 from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from gan_core import dvc_data, record, stages
+from gan_core import dvc_data, record, stages, sweep
 from gan_core.config import Params
 from gan_core.params import load_params
 from gan_core.workspace import Workspace
@@ -34,8 +34,8 @@ def train(params: Params, ws: Workspace, name: str) -> stages.TrainRecord:
                                reuse=lambda: stages.training_of(ws, name))
 
 
-def _cap_threads(threads: int) -> None:
-    """Each training process's torch threads: trainings side by side share the cores instead of fighting for them."""
+def cap_threads(threads: int) -> None:
+    """A training process's torch threads: trainings side by side share the cores instead of fighting for them."""
     import torch
 
     torch.set_num_threads(threads)
@@ -59,7 +59,7 @@ def training_processes(trainings: int) -> Iterator[ProcessPoolTaskRunner]:
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = api_url
     try:
-        with ProcessPoolTaskRunner(max_workers=processes, initializer=_cap_threads, initargs=(threads,)) as runner:
+        with ProcessPoolTaskRunner(max_workers=processes, initializer=cap_threads, initargs=(threads,)) as runner:
             yield runner
     finally:
         if previous is None:
@@ -70,15 +70,20 @@ def training_processes(trainings: int) -> Iterator[ProcessPoolTaskRunner]:
 
 @flow(name="train-variant")
 def train_variant_flow(name: str, data_md5: str, profile: str | None = None,
-                       params_path: str = "params.yaml") -> None:
+                       params_path: str = "params.yaml", trial: dict[str, Any] | None = None) -> None:
     """One variant's training on a GPU worker, holding that GPU's concurrency slot while it trains.
 
     `data_md5`: the data version the calling pipeline recorded; this worker fetches exactly that one (`dvc pull`)
-    or refuses. The training's outputs go to its MLflow run, where the pipeline finds them.
+    or refuses. The training's outputs go to its MLflow run, where the pipeline finds them. `trial`: a sweep's
+    trial instead (`gan_core.sweep.TrialRequest`, flows/sweep.py): the variant trained with the trial's settings,
+    reporting to its study (`$GAN_SWEEP_STORAGE` on this worker).
     """
     params = load_params(params_path, profile=profile)
     ws = Workspace(Path(params_path).resolve().parent)
     dvc_data.pull_data(ws, data_md5)
     # strict: a missing limit is a setup error (`make prefect-setup`), not a silent licence to share the GPU
     with concurrency(os.environ.get(GPU_LIMIT_ENV, DEFAULT_GPU_LIMIT), occupy=1, strict=True):
-        train(params, ws, name)
+        if trial is None:
+            train(params, ws, name)
+        else:
+            sweep.run_trial(params, ws.root, sweep.TrialRequest(**trial))

@@ -185,15 +185,8 @@ def read_params(path: str | Path, model: type[P], variant_configs: Mapping[str, 
     """Read and validate a params file against `model`, each `variants.<name>` block against `variant_configs[name]`;
     `profile` overrides `shared.profile` when given."""
     path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"params file '{path}' not found; pass the path of a params.yaml")
-    try:
-        raw = yaml.load(path.read_text(), Loader=_NoAliasLoader)
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of sections (shared, data, evaluation, tracking, variants), "
-                          f"got {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "params file", "a params.yaml",
+                            "a mapping of sections (shared, data, evaluation, tracking, variants)")
     if profile is not None:
         if profile not in PROFILES:
             raise ParamsError(f"profile '{profile}' is unknown; accepted: {', '.join(PROFILES)}")
@@ -203,8 +196,22 @@ def read_params(path: str | Path, model: type[P], variant_configs: Mapping[str, 
     try:
         return model.model_validate({**raw, "variants": variants})
     except ValidationError as err:
-        raise ParamsError(_describe(path, err, model)) from None
+        raise ParamsError(describe(path, err, model)) from None
 
+
+def read_yaml_mapping(path: Path, kind: str, expected_file: str, expected_content: str) -> dict:
+    """A YAML file that must hold a mapping (safe, no aliases), or a one-line ParamsError naming the file: `kind`
+    (e.g. "params file") and `expected_file` say what was asked for when it is missing, `expected_content` what it
+    should hold."""
+    if not path.is_file():
+        raise ParamsError(f"{kind} '{path}' not found; pass the path of {expected_file}")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_NoAliasLoader)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({_one_line(err)})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected {expected_content}, got {type(raw).__name__}")
+    return raw
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -230,11 +237,13 @@ def _validate_variants(path: Path, blocks: Any, configs: Mapping[str, type[Varia
         try:
             validated[name] = configs[name].model_validate(block if block is not None else {})
         except ValidationError as err:
-            raise ParamsError(_describe(path, err, configs[name], prefix=("variants", name))) from None
+            raise ParamsError(describe(path, err, configs[name], prefix=("variants", name))) from None
     return validated
 
 
-def _describe(path: Path, err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:
+def describe(path: Path, err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:
+    """A pydantic error of `model` (read from `path`, at key `prefix`) as one line per problem, naming the key, the
+    bad value and what is accepted."""
     lines = []
     for e in err.errors():
         loc = (*prefix, *e["loc"])

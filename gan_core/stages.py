@@ -10,6 +10,7 @@ one code path, two entry points. Every file a stage writes is written atomically
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import socket
@@ -29,7 +30,7 @@ from gan_core.dvc_data import DataVersion, data_version, recorded_data_md5
 from gan_core.evaluate.classifier import accuracy, save_classifier, train_classifier
 from gan_core.evaluate.image_metrics import image_grid, labelled_rows
 from gan_core.tasks import Evaluation, Task, task_of
-from gan_core.train import load_checkpoint, resolve_device, seed_everything, train
+from gan_core.train import ScoreSink, load_checkpoint, resolve_device, seed_everything, train
 from gan_core.variants import Variant, build_variant
 from gan_core.workspace import Workspace, atomic_dir, atomic_path, write_text_atomic
 
@@ -83,17 +84,29 @@ class TrainRecord:
     fingerprint: str  # of its DVC stage (gan_core/record.py)
 
 
-def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
+@dataclass(frozen=True)
+class SweepTrial:
+    """A training that is one trial of a sweep (gan_core/sweep.py): its MLflow run is a child of the sweep's, and
+    each in-training score goes to `on_score`, which may stop it (`TrainingStopped`: the pruner's call)."""
+
+    study: str
+    number: int
+    parent_run_id: str
+    on_score: ScoreSink
+
+
+def train_variant(params: Params, ws: Workspace, name: str, trial: SweepTrial | None = None) -> TrainRecord:
     """Train one variant in its own MLflow run, with its checkpoints stored in that run as it goes; the generator
     logged as the run's model is the best of its in-training scores (the last one when it is not scored).
 
     The run is found by the fingerprint of the `train@<name>` stage: a finished training of the same fingerprint is
     reused (its checkpoint fetched here), an interrupted one resumes from its last stored checkpoint in the same
-    run, whichever machine it ran on; otherwise the training starts afresh.
+    run, whichever machine it ran on; otherwise the training starts afresh. A sweep's `trial` has the fingerprint
+    of its params within its study: the sweep reuses or resumes its own trainings only.
     """
     config = params.variant(name)
     steps = params.steps(name)
-    experiment, fingerprint, stored = _in_store(params, ws, name)
+    experiment, fingerprint, stored = _in_store(params, ws, name, trial.study if trial else None)
     if stored is not None and stored.finished:
         log.info("%s: reusing finished training %s (fingerprint %s)", name, stored.run_id, fingerprint)
         return _fetched(ws, name, stored, steps, fingerprint)
@@ -117,11 +130,16 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
         **provenance(ws),
         tracking.FINGERPRINT_TAG: fingerprint,
     }
+    run_name = f"{name}-{params.shared.profile}"
+    if trial is not None:
+        tags |= {tracking.PARENT_RUN_TAG: trial.parent_run_id, tracking.SWEEP_STUDY_TAG: trial.study,
+                 tracking.SWEEP_TRIAL_TAG: str(trial.number)}
+        run_name += f"-trial-{trial.number}"
     resume = _stored_checkpoint(ws, name, stored, fingerprint) if stored is not None else None
     meta = {"fingerprint": fingerprint, "steps": steps}
     with torch.random.fork_rng():  # its readers train seeded: the training's own random stream is left as it was
         scorer = task.scorer(params.shared.seed)
-    with tracking.training_run(experiment, f"{name}-{params.shared.profile}", run_params, tags,
+    with tracking.training_run(experiment, run_name, run_params, tags,
                                stored.run_id if stored else None) as run_id:
         if stored is not None:
             step = resume["step"] if resume else 0
@@ -136,6 +154,7 @@ def train_variant(params: Params, ws: Workspace, name: str) -> TrainRecord:
             on_checkpoint=lambda path, step: tracking.store_checkpoint(run_id, path, step),
             log_samples=_sample_logger(task, variant, run_id, params.shared.seed),
             score=lambda: scorer(variant), eval_every=params.eval_every(name),
+            on_score=trial.on_score if trial else None,
         )
         summary = {"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}
         if result.best is not None:
@@ -173,9 +192,13 @@ def stored_training(params: Params, ws: Workspace, name: str) -> TrainRecord:
     return _fetched(ws, name, stored, params.steps(name), fingerprint)
 
 
-def _in_store(params: Params, ws: Workspace, name: str) -> tuple[str, str, tracking.StoredTraining | None]:
-    """(experiment id, the stage's fingerprint, the store's training of that fingerprint or None)."""
+def _in_store(params: Params, ws: Workspace, name: str, study: str | None = None
+              ) -> tuple[str, str, tracking.StoredTraining | None]:
+    """(experiment id, the stage's fingerprint (within `study` for a sweep's trial), the store's training of that
+    fingerprint or None)."""
     fingerprint = record.stage_record(params, ws, record.stage_name("train", name)).fingerprint
+    if study is not None:
+        fingerprint = hashlib.sha256(f"{fingerprint} in study {study}".encode()).hexdigest()[:32]
     experiment = tracking.configure(ws.root, params.tracking.experiment)
     return experiment, fingerprint, tracking.find_training(experiment, fingerprint)
 

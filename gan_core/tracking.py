@@ -40,6 +40,7 @@ from PIL import Image
 
 import gan_core
 from gan_core.tasks import Task, get_task, task_of
+from gan_core.train import TrainingStopped
 from gan_core.variants import GeneratorExport, Variant, build_variant
 
 MODEL_ARTIFACT = "generator"
@@ -50,6 +51,9 @@ FINGERPRINT_TAG = "gan.fingerprint"
 CHECKPOINT_ARTIFACTS = "checkpoint"
 CHECKPOINT_STEP_TAG = "gan.checkpoint_step"
 MODEL_URI_TAG = "gan.model_uri"
+# a sweep's trial: its study and number
+SWEEP_STUDY_TAG, SWEEP_TRIAL_TAG = "sweep.study", "sweep.trial"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own tag of a child run (a sweep's trial): the UI nests it
 SCORE = "score"  # every evaluated run's metric of its task's score (lower is better): what the registry ranks by
 BEST_STEP = "best_step"  # a scored training's step of its best in-training score: the generator it registers
 EVALUATION_ARTIFACT = "evaluation.json"  # {metric: {"value": ..., "real_floor": ..., "untrained": ..., "baseline": ...}}
@@ -127,7 +131,8 @@ def run_context() -> dict[str, str]:
 @contextmanager
 def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
                  resume_run_id: str | None = None) -> Iterator[str]:
-    """An MLflow run around a training: FINISHED when the block ends, FAILED if it raises.
+    """An MLflow run around a training: FINISHED when the block ends, KILLED if the training was stopped on purpose
+    (`TrainingStopped`), FAILED if it raises anything else.
 
     A new run is named `<run_name>-<entry point>` and carries `run_context()`'s tags beside `tags`.
     `resume_run_id`: the run of an interrupted training, reopened (RUNNING again) instead of a new run.
@@ -144,6 +149,10 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, Any], tags
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield run_id
+    except TrainingStopped as stop:  # its caller ended it on purpose (a pruned trial): KILLED, with the reason
+        client.set_tag(run_id, "stopped", stop.reason)
+        client.set_terminated(run_id, "KILLED")
+        raise
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -168,6 +177,19 @@ def find_training(experiment_id: str, fingerprint: str) -> StoredTraining | None
     run = next((r for r in runs if r.info.status == "FINISHED"), runs[0])
     return StoredTraining(run.info.run_id, run.info.status == "FINISHED",
                           int(run.data.tags.get(CHECKPOINT_STEP_TAG, 0)))
+
+
+def find_run(experiment_id: str, tags: dict[str, str]) -> str | None:
+    """The newest run of the experiment carrying all of `tags`, or None (e.g. a sweep's run, or one of its trials)."""
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    runs = MlflowClient().search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def fail_run(run_id: str | None) -> None:
+    """Mark a run its process left RUNNING (killed before it could end it) FAILED; None: no run to mark."""
+    if run_id is not None and MlflowClient().get_run(run_id).info.status == "RUNNING":
+        MlflowClient().set_terminated(run_id, "FAILED")
 
 
 def mark_resumed(run_id: str, step: int, host: str) -> None:
@@ -244,7 +266,7 @@ def log_evaluation(run_id: str, record: dict[str, dict[str, float | int]], files
         client.log_artifact(run_id, str(path))
 
 
-def log_file(run_id: str, path: Path, artifact_path: str) -> None:
+def log_file(run_id: str, path: Path, artifact_path: str | None = None) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 

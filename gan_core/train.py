@@ -38,6 +38,7 @@ MetricsSink = Callable[[dict[str, float], int], None]
 CheckpointSink = Callable[[Path, int], None]  # (path of the checkpoint just written, its step)
 StepHook = Callable[[int], None]
 Scorer = Callable[[], float]  # the task's cheap score of the generator as it is now; lower is better
+ScoreSink = Callable[[int, float], None]  # (step, score) of each in-training score; may raise TrainingStopped
 SCORE_IN_TRAINING = "score_in_training"  # the metric key of those scores, by step
 # (batch_size, generator) -> endless shuffled batches whose order depends on the generator alone (Task.batches)
 BatchSource = Callable[[int, torch.Generator], Iterator[Any]]
@@ -58,6 +59,18 @@ class TrainingDiverged(UserError):
 
     def __reduce__(self) -> tuple[type, tuple]:  # rebuilt from its own arguments when it crosses processes
         return type(self), self._args
+
+
+class TrainingStopped(Exception):
+    """The caller stopped the training on its in-training score (a sweep's pruner): an end on purpose, not a failure."""
+
+    def __init__(self, step: int, reason: str) -> None:
+        super().__init__(f"stopped at step {step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return type(self), (self.step, self.reason)
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,7 @@ def train(
     log_samples: StepHook | None = None,
     score: Scorer | None = None,
     eval_every: int = 0,
+    on_score: ScoreSink | None = None,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on batches from its task (on the variant's device).
 
@@ -120,6 +134,7 @@ def train(
     checkpoint is written (to put it in a store that outlives this machine) before training goes on.
     `log_samples(step)` runs at each checkpoint, before it is written. `score()` runs every `eval_every` steps and
     at the last (0: never); `TrainResult.best` is the best of its scores, this run's and a resumed run's alike.
+    `on_score(step, value)` sees each score once it is logged; raising `TrainingStopped` there ends the training.
     """
     variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
@@ -162,6 +177,8 @@ def train(
             log_metrics({SCORE_IN_TRAINING: value}, step)
             if math.isfinite(value) and (best is None or value < best.score):
                 best = Best(step, value, copy.deepcopy(variant.generator_state()))
+            if on_score is not None:
+                on_score(step, value)
         if log_now:
             log_metrics(means, step)
             progress.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)

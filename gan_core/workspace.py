@@ -13,7 +13,16 @@ from typing import Iterator
 
 @dataclass(frozen=True)
 class Workspace:
+    """`root`: the project (params, data, the classifier every evaluation reads). `outputs`: where trainings,
+    evaluations and reports go, the root unless set (a sweep's trials and its winner write beside the pipeline's
+    outputs, never over them)."""
+
     root: Path
+    outputs: Path | None = None
+
+    @property
+    def out(self) -> Path:
+        return self.outputs or self.root
 
     @property
     def classifier(self) -> Path:
@@ -25,7 +34,7 @@ class Workspace:
         return self.root / ".cache" / "sentences"
 
     def model_dir(self, variant: str) -> Path:
-        return self.root / "models" / variant
+        return self.out / "models" / variant
 
     def checkpoint(self, variant: str) -> Path:
         return self.model_dir(variant) / "checkpoint.pt"
@@ -35,26 +44,26 @@ class Workspace:
         return self.model_dir(variant) / "mlflow_run.json"
 
     def metrics(self, name: str) -> Path:
-        return self.root / "metrics" / f"{name}.json"
+        return self.out / "metrics" / f"{name}.json"
 
     def samples(self, variant: str) -> Path:
         """The pictures and sounds of the variant's evaluation (samples.png, and what its task adds)."""
-        return self.root / "samples" / variant
+        return self.out / "samples" / variant
 
     def sample_grid(self, variant: str) -> Path:
         return self.samples(variant) / "samples.png"
 
     @property
     def report(self) -> Path:
-        return self.root / "reports" / "comparison.md"
+        return self.out / "reports" / "comparison.md"
 
     @property
     def theory_figure(self) -> Path:
-        return self.root / "reports" / "theory.png"
+        return self.out / "reports" / "theory.png"
 
     def report_image(self, task: str) -> Path:
         """One row of outputs per variant of `task`, side by side in the comparison report."""
-        return self.root / "reports" / "comparison" / f"{task}.png"
+        return self.out / "reports" / "comparison" / f"{task}.png"
 
     @property
     def data_dvc(self) -> Path:

@@ -16,7 +16,7 @@ The folder D (outside the repository) holds:
 - `address.json`: the address and port it was started on, so `url` needs only --dir.
 
 Security: it listens on the given address only, never on all interfaces; TCP clients log in as `gan` with
-scram-sha-256, to the databases `prefect` and `mlflow` only, from the server's own subnets (`samenet`) unless
+scram-sha-256, to the databases `prefect`, `mlflow` and `optuna` only, from the server's own subnets (`samenet`) unless
 --clients names a CIDR.
 """
 
@@ -36,7 +36,7 @@ from gan_core.config import UserError
 from ops.common import (as_user, check_reachable, give_to, load_address, private_dir, run_cli, save_address, secret,
                         service_user)
 
-DATABASES = ("prefect", "mlflow")
+DATABASES = ("prefect", "mlflow", "optuna")  # the Prefect server, the MLflow server, sweeps' studies
 ROLE = "gan"
 SYSTEM_USER = "gan-pg"
 PASSWORD_ENV = "GAN_PG_PASSWORD"
@@ -86,7 +86,7 @@ def _owner(data: Path) -> str:
 def start(dir: Path, host: str, port: int, clients: str = "samenet",
           timeout: int = START_TIMEOUT_SECONDS) -> Server:
     """Initialise the cluster in `dir` if new, start it on host:port (waiting at most `timeout` s), and make sure
-    the role `gan` (with this installation's password) and the databases `prefect` and `mlflow` exist."""
+    the role `gan` (with this installation's password) and the databases `prefect`, `mlflow` and `optuna` exist."""
     dir = private_dir(dir.resolve())
     user = service_user(SYSTEM_USER)
     check_reachable(user, dir)

@@ -8,9 +8,10 @@ import json
 import os
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
+import psycopg2
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -20,8 +21,10 @@ from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from ops.postgres import Server
 from tests.background import background, free_port, venv_env
 from tests.conftest import REPO, run_cli
+from tests.services import postgres_cluster
 
 pytestmark = pytest.mark.e2e  # real servers or the whole flow: `make test` runs it, `make test-fast` does not
 
@@ -155,3 +158,51 @@ def task_runs(client: SyncPrefectClient, run: FlowRun) -> list[TaskRun]:
 
 def overlap(a: FlowRun | TaskRun, b: FlowRun | TaskRun) -> bool:
     return a.start_time < b.end_time and b.start_time < a.end_time
+
+
+def test_a_sweep_runs_its_trials_on_two_gpu_workers_with_its_study_in_postgres(workspace: Path, tmp_path: Path) -> None:
+    """`python -m flows.sweep --deployment train-variant/gpu`: each trial a flow run of the training deployment, two
+    workers (one GPU each, `make worker-gpu`) running two trials at once, the study in PostgreSQL's `optuna`."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["variants"] = {"mlp": {**params["variants"]["mlp"], "eval_every": 100}}
+    params["variants"]["mlp"]["steps"]["quick"] = 300
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    space = tmp_path / "mlp.yaml"
+    space.write_text(yaml.safe_dump({"variant": "mlp", "pruner": {"kind": "none"},
+                                     "space": {"lr": {"low": 1e-4, "high": 2e-3, "log": True}}}))
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    prefect = str(Path(sys.executable).parent / "prefect")
+    with ExitStack() as running, temporary_settings({PREFECT_API_URL: api}):
+        database = running.enter_context(postgres_cluster())
+        env = venv_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=api,
+                       PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1",
+                       GAN_SWEEP_STORAGE=database.url("optuna"), **SQLITE_UNDER_LOAD)
+        running.enter_context(background([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                         tmp_path / "server.log", env, ready_url=f"{api}/health"))
+        run_cli(sys.executable, "-m", "flows.work_pools", "--gpu-limits", "gpu0", "gpu1", cwd=REPO, **env)
+        for gpu in ("gpu0", "gpu1"):  # `make worker-gpu GAN_GPU_LIMIT=...` on a machine with two GPUs
+            running.enter_context(background([prefect, "worker", "start", "--pool", "gpu", "--limit", "1"],
+                                             tmp_path / f"{gpu}.log", {**env, "GAN_GPU_LIMIT": gpu}, cwd=tmp_path))
+        run_cli(prefect, "--no-prompt", "deploy", "--all", cwd=REPO, **env)
+        with get_client(sync_client=True) as client:
+            wait_for_workers(client, {"gpu": 2})
+            run_cli(sys.executable, "-m", "flows.sweep", str(space), "--trials", "3", "--parallel", "2",
+                    "--deployment", "train-variant/gpu", "--params", str(workspace / "params.yaml"), cwd=REPO, **env)
+            trials = [run for run in client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["gpu"]))) if run.parameters.get("trial")]
+        studies = rows(database, "SELECT s.study_name, t.number, t.state FROM trials t JOIN studies s USING (study_id)")
+    assert sorted(run.parameters["trial"]["number"] for run in trials) == [0, 1, 2]
+    assert all(run.state.is_completed() for run in trials)
+    assert any(overlap(a, b) for i, a in enumerate(trials) for b in trials[i + 1:])  # two workers, two at once
+    assert sorted((number, state) for _, number, state in studies) == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    store = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    [version] = store.search_model_versions("name='gan-mlp'")  # the best trial, through the champion gate
+    assert version.tags["score_metric"] == "fid"
+
+
+def rows(server: Server, query: str) -> list[tuple]:
+    with closing(psycopg2.connect(server.dsn("optuna"))) as connection, connection.cursor() as cursor:
+        cursor.execute(query)
+        return cursor.fetchall()
