@@ -396,6 +396,14 @@ def run_trial(params: Params, root: Path, request: TrialRequest) -> FrozenTrial:
                                             sweep_trial)
     except TrainingStopped:
         study.tell(trial, state=TrialState.PRUNED)
+        # its best score so far beside the finished trials' (MLflow's parallel coordinates read the runs' metrics)
+        experiment = tracking.configure(root, params.tracking.experiment)
+        run_id = tracking.find_run(experiment, {tracking.SWEEP_STUDY_TAG: request.study,
+                                                tracking.SWEEP_TRIAL_TAG: str(request.number)})
+        scores = study.get_trials(deepcopy=False)[request.number].intermediate_values
+        if run_id is not None and scores:
+            step, best = min(scores.items(), key=lambda entry: (entry[1], entry[0]))
+            tracking.MetricLogger(run_id)({BEST_SCORE: best, tracking.BEST_STEP: step}, step)
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)
         raise

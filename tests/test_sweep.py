@@ -68,10 +68,12 @@ def test_a_bad_space_is_one_line_naming_the_key(tmp_path, params, change, messag
 
 def test_the_cli_refuses_a_bad_space_before_anything_starts(tmp_path) -> None:
     path = write_space(tmp_path / "space.yaml", {**SPACE, "space": {"lr": {"low": 1e-3, "high": 1e-4}}})
-    result = run_cli(sys.executable, "-m", "flows.sweep", str(path), "--trials", "2", cwd=REPO, check=False)
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    result = run_cli(sys.executable, "-m", "flows.sweep", str(path), "--trials", "2", cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {path}: 'space.lr': low 0.001 is not below high 0.0001: "
                                                   f"an empty range"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "space.yaml"]  # no study, no store, no run
 
 
 def test_every_variant_has_a_search_space_that_checks(params) -> None:
@@ -197,6 +199,7 @@ def test_a_sweep_prunes_registers_the_best_and_continues_its_study(tmp_path: Pat
         run = children[t.number]
         assert run.data.params["lr"] == str(t.params["lr"])  # the setting's own name, as on every variant's runs
         assert run.info.status == ("KILLED" if t.state == TrialState.PRUNED else "FINISHED")
+        assert run.data.metrics[sweep.BEST_SCORE] == min(t.intermediate_values.values())  # pruned ones too
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "score_in_training")]
         assert steps == [step for step, _ in sorted(t.intermediate_values.items())]
     best = study.best_trial
