@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, as_completed
 from prefect.states import State
 
 from gan_core import dvc_data, record, stages, tracking
@@ -133,8 +133,9 @@ def gan_pipeline(
             trainings_of = {name: runner.submit(train, parameters={"params": params, "ws": ws, "name": name})
                             for name in names}
         train_classifier(params, ws)
+        # while the first trainings run (the report, at the end, depends on every metrics/ file, theory's included)
+        theory(params, ws)
         trainings, registrations, diverged = _evaluated_and_registered(params, ws, names, trainings_of)
-    theory(params, ws)  # before the report: the report stage depends on every metrics/ file, theory's included
     if registrations:
         report = write_report(params, ws, {name: trainings[name] for name in registrations})
         create_markdown_artifact(report + "\n" + registry_table(registrations), key="gan-comparison",
@@ -150,16 +151,19 @@ def _evaluated_and_registered(params: Params, ws: Workspace, names: list[str],
     """Each variant evaluated and registered when its training ends: (trainings, registrations, {diverged variant:
     why})."""
     trainings, registrations, diverged = {}, {}, {}
-    for name in names:
+    name_of = {future: name for name, future in trainings_of.items()}
+    for future in as_completed(list(trainings_of.values())):  # in the order they end, not the order they started
+        name = name_of[future]
         try:
-            trainings[name] = trainings_of[name].result()
+            trainings[name] = future.result()
         except (TrainingDiverged, RemoteTrainingFailed) as err:  # its runs are FAILED; the other variants go on
             diverged[name] = str(err)
             continue
         evaluate_variant(params, ws, name, trainings[name])
         registrations[name] = register_variant(params, ws, name, trainings[name])
         get_run_logger().info(summary_line(ws, name, registrations[name]))
-    return trainings, registrations, diverged
+    order = {name: i for i, name in enumerate(names)}  # the caller's order, for the report and the table
+    return trainings, dict(sorted(registrations.items(), key=lambda item: order[item[0]])), diverged
 
 
 def validated(params_path: str, profile: str | None, variants: list[str] | None) -> tuple[Params, list[str]]:

@@ -34,6 +34,7 @@ from prefect.futures import PrefectFuture, as_completed
 from gan_core import dvc_data, stages, sweep, tracking
 from gan_core.config import Params, UserError
 from gan_core.params import load_params
+from gan_core.train import SCORE_IN_TRAINING
 from gan_core.workspace import Workspace, write_text_atomic
 from flows.pipeline import DISPATCH_POLL_SECONDS, prepare_data, register_variant, train_classifier
 from flows.training import layout
@@ -143,12 +144,14 @@ def gan_sweep(space_path: str, trials: int = 16, parallel: int | None = None, pr
 
     winner = sweep.with_settings(params, name, space.values(best.params))
     training = sweep.training_of(best)
-    train_classifier(params, ws)  # the evaluation's reader of generated images (reused when current)
-    evaluate_winner(winner, Workspace(ws.root, outputs=results), name, training)
+    winner_ws = Workspace(ws.root, outputs=results)
+    if tracking.run_metric(training.run_id, tracking.SCORE) is None or not winner_ws.metrics(name).is_file():
+        train_classifier(params, ws)  # the evaluation's reader of generated images (reused when current)
+        evaluate_winner(winner, winner_ws, name, training)
     registration = register_variant(winner, ws, name, training)
-    logger.info("best trial %d: %s %.4g in training; registered %s version %d (champion: version %d); "
-                "its settings: %s", best.number, tracking.SCORE, best.value, registration.name,
-                registration.version, registration.champion_version, patch)
+    logger.info("best trial %d: %s %.4g; registered %s version %d (champion: version %d); its settings: %s",
+                best.number, SCORE_IN_TRAINING, best.value, registration.name, registration.version,
+                registration.champion_version, patch)
     return {**summary, "study": study.study_name, "patch": str(patch), "parent_run_id": parent_run_id,
             "registered_version": registration.version, "champion_version": registration.champion_version}
 

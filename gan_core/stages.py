@@ -64,7 +64,7 @@ def build_classifier(params: Params, ws: Workspace) -> dict[str, float]:
     seed_everything(params.shared.seed, device)
     train_set = load_split(params.data, ws.root, "train", device)
     test_set = load_split(params.data, ws.root, "test", device)
-    model = train_classifier(train_set, params.evaluation.classifier, params.shared.seed)
+    model = train_classifier(train_set, params.evaluation.classifier, params.shared.seed, ws.classifier_cache)
     save_classifier(model, ws.classifier)
     metrics = {"test_accuracy": round(accuracy(model, test_set), 6), "train_accuracy": round(accuracy(model, train_set), 6)}
     _write_json(ws.metrics("classifier"), metrics)

@@ -29,6 +29,12 @@ class Workspace:
         return self.root / "models" / "classifier.pt"
 
     @property
+    def classifier_cache(self) -> Path:
+        """Classifiers the stages train to read their data (gan_core/evaluate/classifier.py): a cache, neither
+        versioned nor shipped."""
+        return self.root / ".cache" / "classifiers"
+
+    @property
     def sentence_cache(self) -> Path:
         """Sentence vectors of caption sets (gan_core/text_encoder.py): a cache, neither versioned nor shipped."""
         return self.root / ".cache" / "sentences"

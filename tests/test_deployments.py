@@ -188,15 +188,15 @@ def test_a_sweep_runs_its_trials_on_two_gpu_workers_with_its_study_in_postgres(w
         run_cli(prefect, "--no-prompt", "deploy", "--all", cwd=REPO, **env)
         with get_client(sync_client=True) as client:
             wait_for_workers(client, {"gpu": 2})
-            run_cli(sys.executable, "-m", "flows.sweep", str(space), "--trials", "3", "--parallel", "2",
+            run_cli(sys.executable, "-m", "flows.sweep", str(space), "--trials", "2", "--parallel", "2",
                     "--deployment", "train-variant/gpu", "--params", str(workspace / "params.yaml"), cwd=REPO, **env)
             trials = [run for run in client.read_flow_runs(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["gpu"]))) if run.parameters.get("trial")]
         studies = rows(database, "SELECT s.study_name, t.number, t.state FROM trials t JOIN studies s USING (study_id)")
-    assert sorted(run.parameters["trial"]["number"] for run in trials) == [0, 1, 2]
+    assert sorted(run.parameters["trial"]["number"] for run in trials) == [0, 1]
     assert all(run.state.is_completed() for run in trials)
     assert any(overlap(a, b) for i, a in enumerate(trials) for b in trials[i + 1:])  # two workers, two at once
-    assert sorted((number, state) for _, number, state in studies) == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert sorted((number, state) for _, number, state in studies) == [(0, "COMPLETE"), (1, "COMPLETE")]
     store = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     [version] = store.search_model_versions("name='gan-mlp'")  # the best trial, through the champion gate
     assert version.tags["score_metric"] == "fid"

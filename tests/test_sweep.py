@@ -157,7 +157,7 @@ def sweep_project(root: Path) -> Path:
     write_space(root / "space.yaml", {
         "variant": "dcgan", "sampler": {"seed": 0, "startup_trials": 2},
         "pruner": {"kind": "median", "startup_trials": 1, "warmup_scores": 1},
-        "space": {"lr": {"choices": [2e-3, 1e-5]}, "base_channels": {"choices": [8, 16]}},
+        "space": {"lr": {"choices": [2e-3, 1e-5]}, "base_channels": {"low": 8, "high": 16}},
     })
     return root
 
@@ -173,7 +173,7 @@ def study_of(root: Path) -> optuna.Study:
 
 
 @pytest.mark.e2e
-def test_a_sweep_prunes_registers_the_best_and_continues_its_study(tmp_path: Path) -> None:
+def test_a_sweep_prunes_registers_the_best_continues_its_study_and_outlives_a_killed_trial(tmp_path: Path) -> None:
     root = sweep_project(tmp_path / "project")
     store = store_of(root)
     run_cli(*sweep_command(root, 4, "--parallel", "1"), cwd=REPO, MLFLOW_TRACKING_URI=store)
@@ -209,23 +209,18 @@ def test_a_sweep_prunes_registers_the_best_and_continues_its_study(tmp_path: Pat
     patch = yaml.safe_load((root / "reports" / "sweeps" / study.study_name / "best-params.yaml").read_text())
     assert patch["variants"]["dcgan"] == best.params
 
-    # the same command again runs nothing; one more trial asked runs just that one
+    # the same command again runs nothing
     again = run_cli(*sweep_command(root, 4, "--parallel", "1"), cwd=REPO, MLFLOW_TRACKING_URI=store)
     assert "0 trials to run" in again.stdout + again.stderr
-    run_cli(*sweep_command(root, 5, "--parallel", "1"), cwd=REPO, MLFLOW_TRACKING_URI=store)
-    assert len(study_of(root).get_trials()) == 5
     assert len(client.search_runs(["1"], "tags.kind = 'sweep'")) == 1  # the same sweep run, continued
 
-
-@pytest.mark.e2e
-def test_a_killed_trial_is_failed_in_optuna_and_mlflow_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    root = sweep_project(tmp_path / "project")
-    store = store_of(root)
+    # two more trials, two at once: one is killed while it trains; it is failed in Optuna and MLflow, and another
+    # trial takes its place
     log = (tmp_path / "sweep.log").open("w")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    sweeping = subprocess.Popen(sweep_command(root, 3), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    sweeping = subprocess.Popen(sweep_command(root, 6), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "MLFLOW_TRACKING_URI": store})
     try:
-        victim = _first_trial_training(store)
+        victim = _first_trial_training(store, after=len(trials))
         subprocess.run(["pkill", "-KILL", "-f", f"flows.trial .*\"number\": {victim}[,}}]"], check=True)
         assert sweeping.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:
@@ -233,14 +228,13 @@ def test_a_killed_trial_is_failed_in_optuna_and_mlflow_and_the_sweep_goes_on(tmp
             sweeping.send_signal(signal.SIGKILL)
     study = study_of(root)
     assert study.trials[victim].state == TrialState.FAIL
-    assert len(sweep.finished(study)) == 3  # a trial in its place: the sweep went on
-    client = MlflowClient(store)
+    assert len(sweep.finished(study)) == 6
     (killed,) = client.search_runs(["1"], f"tags.`{tracking.SWEEP_TRIAL_TAG}` = '{victim}'")
     assert killed.info.status == "FAILED"
 
 
-def _first_trial_training(store: str, timeout: float = 180) -> int:
-    """The number of the first trial whose MLflow run is training (running, with a score logged)."""
+def _first_trial_training(store: str, after: int, timeout: float = 180) -> int:
+    """The number (from `after` on) of the first trial whose MLflow run is training (running, a score logged)."""
     client = MlflowClient(store)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -248,7 +242,8 @@ def _first_trial_training(store: str, timeout: float = 180) -> int:
         runs = client.search_runs([e.experiment_id for e in experiments], "attributes.status = 'RUNNING'") \
             if experiments else []
         for run in runs:
-            if tracking.SWEEP_TRIAL_TAG in run.data.tags and "score_in_training" in run.data.metrics:
-                return int(run.data.tags[tracking.SWEEP_TRIAL_TAG])
+            number = int(run.data.tags.get(tracking.SWEEP_TRIAL_TAG, -1))
+            if number >= after and "score_in_training" in run.data.metrics:
+                return number
         time.sleep(0.5)
     raise AssertionError("no trial started training")

@@ -174,3 +174,16 @@ def test_the_classifier_file_is_the_same_bytes_for_the_same_weights(digits, tmp_
     save_classifier(classifier, tmp_path / "a.pt")
     save_classifier(classifier, tmp_path / "b.pt")  # another temporary file on the way
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_a_cached_classifier_is_the_trained_one_and_leaves_the_rng_as_training_does(digits, tmp_path):
+    settings, cache = ClassifierParams(epochs=1), tmp_path / "classifiers"
+    trained = train_classifier(digits[0], settings, seed=3, cache=cache)
+    after_training = torch.rand(4)
+    assert len(list(cache.iterdir())) == 1
+    read = train_classifier(digits[0], settings, seed=3, cache=cache)
+    assert torch.equal(torch.rand(4), after_training)  # the same draws come next
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), read.state_dict().values()))
+    train_classifier(digits[0], settings, seed=4, cache=cache)  # another seed: another classifier, trained
+    train_classifier(digits[0], ClassifierParams(epochs=2), seed=3, cache=cache)  # other settings: the same
+    assert len(list(cache.iterdir())) == 3

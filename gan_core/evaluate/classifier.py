@@ -6,6 +6,7 @@ Inception features mean little on 8x8 digits); its predictions say which classes
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -51,9 +52,19 @@ class FeatureExtractor(nn.Module):
         return self.classifier.features(images.float()).double()
 
 
-def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> ImageClassifier:
+def train_classifier(train: ImageSet, params: ClassifierParams, seed: int, cache: Path | None = None
+                     ) -> ImageClassifier:
+    """A classifier of `train`, seeded. `cache`: a folder of the classifiers trained before, by what determines them
+    (the images, labels, settings, seed, this file's code, torch's version and threads): the pipeline's stages read
+    the same few classifiers (the in-training score, the evaluation, the classifier stage), and each is then
+    trained once per machine, not once per stage. A classifier read from the cache leaves the global RNG as training
+    it would have (both seed it and draw the initial weights; batches come from their own generator)."""
     torch.manual_seed(seed)
     model = ImageClassifier(train.images.shape[1], train.num_classes, params.features).to(train.images.device)
+    stored = cache / f"{_cache_key(train, params, seed)}.pt" if cache is not None else None
+    if stored is not None and stored.is_file():
+        model.load_state_dict(torch.load(stored, map_location=train.images.device, weights_only=True))
+        return freeze(model)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sampler = torch.Generator(device=train.images.device).manual_seed(seed)
     steps = params.epochs * (len(train) // params.batch_size)
@@ -64,7 +75,21 @@ def train_classifier(train: ImageSet, params: ClassifierParams, seed: int) -> Im
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    if stored is not None:
+        with atomic_path(stored) as tmp, tmp.open("wb") as file:
+            torch.save(model.state_dict(), file)
     return freeze(model)
+
+
+def _cache_key(train: ImageSet, params: ClassifierParams, seed: int) -> str:
+    digest = hashlib.sha256()
+    for tensor in (train.images, train.labels):
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(f"{params.model_dump_json()} {seed} {train.num_classes} {train.images.device.type} "
+                  f"{torch.__version__} {torch.get_num_threads()}".encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:32]
 
 
 @torch.no_grad()

@@ -82,7 +82,7 @@ class Generation(Task):
         weights). Not its file: a training then depends only on its data, code and params, whichever machine runs
         it, and the stage's 2.5 s on 2 CPU cores is small beside a training."""
         train_set, test_set = self.split("train"), self.split("test")
-        extract = FeatureExtractor(train_classifier(train_set, self.params.evaluation.classifier, seed))
+        extract = FeatureExtractor(train_classifier(train_set, self.params.evaluation.classifier, seed, self.ws.classifier_cache))
         reference = extract(test_set.images)
         n = self.params.evaluation.in_training.samples
         labels = balanced_labels(n, test_set.num_classes, self.device)

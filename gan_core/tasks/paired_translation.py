@@ -135,7 +135,7 @@ class PairedTranslation(Task):
         """A digit classifier of the printed train split's 32x32 bitmaps (trained here, seeded: it is cheap)."""
         train = self.pairs("train")
         pooled = ImageSet(F.avg_pool2d(train.target, CLASSIFIER_POOL), train.labels, int(train.labels.max()) + 1)
-        return train_classifier(pooled, self.params.evaluation.paired_classifier, seed)
+        return train_classifier(pooled, self.params.evaluation.paired_classifier, seed, self.ws.classifier_cache)
 
     def _handwritten(self, variant: PairedTranslator, seed: int) -> Image.Image:
         """scikit-learn's real handwritten digits (the first two of each class) and their 32x32 translations."""

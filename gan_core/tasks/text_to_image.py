@@ -122,7 +122,7 @@ class TextToImage(Task):
 
     def classifier(self, reference: ImageSet, seed: int) -> ImageClassifier:
         """A classifier of the printed train split (trained here: the pipeline's 8x8 one cannot read 32x32)."""
-        return train_classifier(reference, self.params.evaluation.printed_classifier, seed)
+        return train_classifier(reference, self.params.evaluation.printed_classifier, seed, self.ws.classifier_cache)
 
     def attribute_agreement(self, variant: TextToImageGenerator, seed: int) -> dict[str, float]:
         """Share of caption pairs differing only in weight (in slant) where the bold (italic) image has more ink

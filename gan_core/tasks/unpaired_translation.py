@@ -158,11 +158,11 @@ class UnpairedTranslation(Task):
 
     def _classifiers(self, train_a: ImageSet, train_b: ImageSet, seed: int) -> dict[str, ImageClassifier]:
         """A reader of each domain (see the module docstring); one A-vs-B classifier for a user's folders."""
-        settings = self.params.evaluation.classifier
+        settings, cache = self.params.evaluation.classifier, self.ws.classifier_cache
         if self.labelled:
-            return {"A": train_classifier(train_a, settings, seed), "B": train_classifier(train_b, settings, seed)}
+            return {"A": train_classifier(train_a, settings, seed, cache), "B": train_classifier(train_b, settings, seed, cache)}
         both = ImageSet(torch.cat([train_a.images, train_b.images]), torch.cat([train_a.labels, train_b.labels]), 2)
-        reader = train_classifier(both, settings, seed)
+        reader = train_classifier(both, settings, seed, cache)
         return {"A": reader, "B": reader}
 
     def _grid(self, variant: UnpairedTranslator, test_a: ImageSet, test_b: ImageSet):
