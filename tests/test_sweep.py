@@ -214,36 +214,52 @@ def test_a_sweep_prunes_registers_the_best_continues_its_study_and_outlives_a_ki
     assert "0 trials to run" in again.stdout + again.stderr
     assert len(client.search_runs(["1"], "tags.kind = 'sweep'")) == 1  # the same sweep run, continued
 
-    # two more trials, two at once: one is killed while it trains; it is failed in Optuna and MLflow, and another
-    # trial takes its place
+    # another study of the project, two trials at once, unpruned: one is killed while it trains; it is failed in
+    # Optuna and MLflow, and another trial takes its place
+    write_space(root / "kill.yaml", {"variant": "dcgan", "pruner": {"kind": "none"},
+                                     "space": {"lr": {"low": 1e-3, "high": 3e-3, "log": True}}})
+    command = [*sweep_command(root, 3), "--parallel", "2"]
+    command[3] = str(root / "kill.yaml")
     log = (tmp_path / "sweep.log").open("w")
-    sweeping = subprocess.Popen(sweep_command(root, 6), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    sweeping = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "MLFLOW_TRACKING_URI": store})
     try:
-        victim = _first_trial_training(store, after=len(trials))
-        subprocess.run(["pkill", "-KILL", "-f", f"flows.trial .*\"number\": {victim}[,}}]"], check=True)
+        assert _wait_for(lambda: len(optuna.get_all_study_names(sweep.storage(root))) == 2)
+        (other,) = set(optuna.get_all_study_names(sweep.storage(root))) - {study.study_name}
+        victim = _first_trial_training(store, other)
+        subprocess.run(["pkill", "-KILL", "-f", f"flows.trial .*\"study\": \"{other}\", \"number\": {victim},"],
+                       check=True)
         assert sweeping.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:
         if sweeping.poll() is None:
             sweeping.send_signal(signal.SIGKILL)
-    study = study_of(root)
-    assert study.trials[victim].state == TrialState.FAIL
-    assert len(sweep.finished(study)) == 6
-    (killed,) = client.search_runs(["1"], f"tags.`{tracking.SWEEP_TRIAL_TAG}` = '{victim}'")
+    killed_study = optuna.load_study(study_name=other, storage=sweep.storage(root))
+    assert killed_study.trials[victim].state == TrialState.FAIL
+    assert len(sweep.finished(killed_study)) == 3
+    (killed,) = client.search_runs(["1"], f"tags.`{tracking.SWEEP_STUDY_TAG}` = '{other}' and "
+                                          f"tags.`{tracking.SWEEP_TRIAL_TAG}` = '{victim}'")
     assert killed.info.status == "FAILED"
 
 
-def _first_trial_training(store: str, after: int, timeout: float = 180) -> int:
-    """The number (from `after` on) of the first trial whose MLflow run is training (running, a score logged)."""
-    client = MlflowClient(store)
+def _wait_for(condition, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        experiments = client.search_experiments()
-        runs = client.search_runs([e.experiment_id for e in experiments], "attributes.status = 'RUNNING'") \
-            if experiments else []
-        for run in runs:
-            number = int(run.data.tags.get(tracking.SWEEP_TRIAL_TAG, -1))
-            if number >= after and "score_in_training" in run.data.metrics:
-                return number
-        time.sleep(0.5)
-    raise AssertionError("no trial started training")
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _first_trial_training(store: str, study: str, timeout: float = 180) -> int:
+    """The number of the first trial of `study` whose MLflow run is training (running, a score logged)."""
+    client = MlflowClient(store)
+    found: list[int] = []
+
+    def training() -> bool:
+        runs = client.search_runs(["1"], f"attributes.status = 'RUNNING' and tags.`{tracking.SWEEP_STUDY_TAG}` = "
+                                         f"'{study}'")
+        found[:] = [int(r.data.tags[tracking.SWEEP_TRIAL_TAG]) for r in runs if "score_in_training" in r.data.metrics]
+        return bool(found)
+
+    assert _wait_for(training, timeout), f"no trial of {study} started training"
+    return found[0]
