@@ -148,7 +148,7 @@ def gan_sweep(space_path: str, trials: int = 16, parallel: int | None = None, pr
     if tracking.run_metric(training.run_id, tracking.SCORE) is None or not winner_ws.metrics(name).is_file():
         train_classifier(params, ws)  # the evaluation's reader of generated images (reused when current)
         evaluate_winner(winner, winner_ws, name, training)
-    registration = register_variant(winner, ws, name, training)
+    registration = register_variant(winner, winner_ws, name, training)
     logger.info("best trial %d: %s %.4g; registered %s version %d (champion: version %d); its settings: %s",
                 best.number, SCORE_IN_TRAINING, best.value, registration.name, registration.version,
                 registration.champion_version, patch)

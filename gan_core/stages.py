@@ -29,6 +29,7 @@ from gan_core.data import load_split
 from gan_core.dvc_data import DataVersion, data_version, recorded_data_md5
 from gan_core.evaluate.classifier import accuracy, save_classifier, train_classifier
 from gan_core.evaluate.image_metrics import image_grid, labelled_rows
+from gan_core.model_card import model_card
 from gan_core.tasks import Evaluation, Task, task_of
 from gan_core.train import ScoreSink, load_checkpoint, resolve_device, seed_everything, train
 from gan_core.variants import Variant, build_variant
@@ -373,7 +374,16 @@ def register_variant(params: Params, ws: Workspace, name: str, training: TrainRe
     if score is None:
         raise UserError(f"MLflow run {training.run_id} has no '{tracking.SCORE}': evaluate '{name}' before "
                         f"registering it")
-    return tracking.register_generator(training.run_id, training.model_uri, name, task_of(name).score, score)
+    return tracking.register_generator(training.run_id, training.model_uri, name, task_of(name).score, score,
+                                       card=lambda: _model_card(params, ws, name, training))
+
+
+def _model_card(params: Params, ws: Workspace, name: str, training: TrainRecord) -> str:
+    """The model card of the training's generator (gan_core/model_card.py), from its run and its task."""
+    task = task_of(name)(params, ws, resolve_device(params.shared.device))
+    spec = task.spec_from_dict(load_checkpoint(local_checkpoint(ws, name, training))["spec"])
+    return model_card(tracking.registered_name(name), task, spec, tracking.get_run(training.run_id),
+                      tracking.evaluation_of(training.run_id))
 
 
 def ranked(ws: Workspace, names: list[str]) -> list[str]:

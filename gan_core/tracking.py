@@ -56,6 +56,7 @@ SWEEP_STUDY_TAG, SWEEP_TRIAL_TAG = "sweep.study", "sweep.trial"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own tag of a child run (a sweep's trial): the UI nests it
 SCORE = "score"  # every evaluated run's metric of its task's score (lower is better): what the registry ranks by
 BEST_STEP = "best_step"  # a scored training's step of its best in-training score: the generator it registers
+CARD_ARTIFACT = "model_card.md"  # a registered version's model card (gan_core/model_card.py), also its description
 EVALUATION_ARTIFACT = "evaluation.json"  # {metric: {"value": ..., "real_floor": ..., "untrained": ..., "baseline": ...}}
 SAMPLES_KEY = "samples"  # the image key of the sample grids logged during training
 # names what started a run: the tests set `test`; without it a run is `prefect`, `dvc` or `cli` (see `entry_point`)
@@ -197,6 +198,15 @@ def mark_resumed(run_id: str, step: int, host: str) -> None:
     client = MlflowClient()
     client.set_tag(run_id, "resumed_on_host", host)
     client.log_batch(run_id, metrics=[Metric("resumed_from_step", step, int(1000 * time.time()), step)])
+
+
+def get_run(run_id: str) -> mlflow.entities.Run:
+    return MlflowClient().get_run(run_id)
+
+
+def evaluation_of(run_id: str) -> dict[str, dict[str, float | int]]:
+    """The evaluation record `log_evaluation` logged to the run."""
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{EVALUATION_ARTIFACT}")
 
 
 def run_metric(run_id: str, key: str) -> float | None:
@@ -393,9 +403,11 @@ class Registration:
         return self.version == self.champion_version
 
 
-def register_generator(run_id: str, model_uri: str, variant: str, metric: str, score: float) -> Registration:
+def register_generator(run_id: str, model_uri: str, variant: str, metric: str, score: float,
+                       card: Callable[[], str] | None = None) -> Registration:
     """Register the run's generator model (once) and point `champion` at the version with the best score (`metric`,
-    lower is better). The version's tags hold the score and, for a scored training, the step its generator is of."""
+    lower is better). The version's tags hold the score and, for a scored training, the step its generator is of;
+    `card()`, the model card, becomes a new version's description and the run's `model_card.md`."""
     client = MlflowClient()
     name = registered_name(variant)
     try:
@@ -413,6 +425,10 @@ def register_generator(run_id: str, model_uri: str, variant: str, metric: str, s
             tags[BEST_STEP] = str(int(best_step))
         version = mlflow.register_model(model_uri, name, tags=tags)
         created = True
+        if card is not None:
+            text = card()
+            client.update_model_version(name, version.version, description=text)
+            client.log_text(run_id, text, CARD_ARTIFACT)
     # champion = the best score over all versions; re-checked after each move, so registrations racing from several
     # machines settle on the best one (a writer that moved it on a stale view sees the newer version and corrects)
     for _ in range(10):

@@ -129,6 +129,21 @@ def test_the_conditional_champion_draws_the_asked_digits_and_refuses_bad_labels(
     assert "'label' values [12]" in range_message and "not a conditional generator" in conditional_message
 
 
+def test_every_registered_version_carries_its_model_card(quick_flow):
+    _, registrations = quick_flow
+    client = MlflowClient()
+    for name, registration in registrations.items():
+        version = client.get_model_version(registration.name, str(registration.version))
+        card = version.description
+        assert card.startswith(f"# gan-{name}: the `{name}` GAN")
+        for section in ("## Training", "## Scores on held-out data", "## Requests it answers", "## Known limits"):
+            assert section in card, (name, section)
+        assert f"MLflow run `{registration.run_id}`" in card and "data: version `" in card
+        assert mlflow.artifacts.load_text(f"runs:/{registration.run_id}/model_card.md") == card
+    melgan = client.get_model_version("gan-melgan", str(registrations["melgan"].version)).description
+    assert "voices heard (train speakers): " in melgan and "It has heard only the voices above (espeak" in melgan
+
+
 def test_registering_the_same_run_again_adds_no_version(quick_flow):
     workspace, _ = quick_flow
     again = register_variant(load_params(workspace / "params.yaml"), Workspace(workspace), "mlp")

@@ -78,6 +78,15 @@ class Task(ABC):
         reference prepared once here."""
 
     @abstractmethod
+    def data_summary(self) -> dict[str, Any]:
+        """What its model card says of the data a generator learnt from: counts per split, classes, speakers."""
+
+    def limits(self, summary: dict[str, Any]) -> list[str]:
+        """The known limits of a generator trained on data of `summary` (its model card's last section)."""
+        data = self.params.data.model_dump(mode="json", include=set(self.data_params), exclude_none=True)
+        return [f"It learnt from this data only ({data}): inputs unlike it give outputs unlike anything it learnt."]
+
+    @abstractmethod
     def preview(self, variant: Variant, seed: int) -> Tensor:
         """A row of about ten outputs (K, C, H, W) in [0, 1] for the comparison image (sounds: their mels)."""
 

@@ -51,6 +51,10 @@ class Generation(Task):
     def spec(self) -> ImageSpec:
         return self.split("train").spec
 
+    def data_summary(self) -> dict[str, Any]:
+        train, test = self.split("train"), self.split("test")
+        return {"train images": len(train), "test images": len(test), "classes": train.num_classes}
+
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[ImageBatch]:
         return image_batches(self.split("train"), batch_size, generator)
 

@@ -84,6 +84,9 @@ class PairedTranslation(Task):
     def spec(self) -> PairSpec:
         return self.pairs("train").spec
 
+    def data_summary(self) -> dict[str, Any]:
+        return {"train pairs": len(self.pairs("train")), "test pairs": len(self.pairs("test"))}
+
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[PairBatch]:
         return pair_batches(self.pairs("train"), batch_size, generator)
 

@@ -80,6 +80,11 @@ class TextToImage(Task):
     def spec(self) -> TextImageSpec:
         return self.train_split.spec
 
+    def data_summary(self) -> dict[str, Any]:
+        train, test = self.train_split, self.split("test")
+        return {"train images": len(train.images), "train captions": len(train.captions),
+                "test images": len(test.images), "classes": int(train.labels.max()) + 1}
+
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[TextImageBatch]:
         return text_image_batches(self.train_split, batch_size, generator)
 

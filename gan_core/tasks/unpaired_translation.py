@@ -74,6 +74,11 @@ class UnpairedTranslation(Task):
         both = read_split(data_dir / unpaired.SUBDIR, split, unpaired.MAX_VALUE, self.device)
         return domain_of(both, "A"), domain_of(both, "B")
 
+    def data_summary(self) -> dict[str, Any]:
+        (train_a, train_b), (test_a, test_b) = self.domains("train"), self.domains("test")
+        return {"train images A / B": f"{len(train_a)} / {len(train_b)}",
+                "test images A / B": f"{len(test_a)} / {len(test_b)}"}
+
     @property
     def labelled(self) -> bool:
         """True for the bundled digits, whose images carry a class in both domains."""

@@ -74,6 +74,21 @@ class Vocoding(Task):
     def split(self, name: str) -> SpeechSet:
         return load_speech_split(self.params.data, self.ws.root, name, self.device)
 
+    def data_summary(self) -> dict[str, Any]:
+        train, test = self.split("train"), self.split("test")
+        return {"train utterances": len(train.waves), "test utterances": len(test.waves),
+                "sample rate (Hz)": self.params.data.speech.sample_rate,
+                "voices heard (train speakers)": ", ".join(sorted(set(train.speakers))),
+                "held-out voices (test speakers)": ", ".join(sorted(set(test.speakers)))}
+
+    def limits(self, summary: dict[str, Any]) -> list[str]:
+        source = self.params.data.speech.source
+        return [f"It has heard only the voices above ({source}: {summary['voices heard (train speakers)']}). A voice "
+                f"unlike them, such as a human recording for a vocoder of the bundled synthetic eSpeak voices, can "
+                f"come back unintelligible: measure it on such voices before use (docs/variants/melgan.md).",
+                f"A recording is resampled to {summary['sample rate (Hz)']} Hz (8 to 48 kHz accepted) and may last "
+                f"{MAX_REQUEST_SECONDS} s at most; anything else is refused with a 4xx."]
+
     def spec(self) -> MelSpec:
         speech = self.params.data.speech
         return MelSpec(sample_rate=speech.sample_rate, **speech.mel.model_dump())
