@@ -10,7 +10,7 @@ INSTALL = $(PY) -m pip install --disable-pip-version-check -q
         postgres postgres-stop dvc-remote system-packages
 
 run: $(VENV)/.installed        ## the pipeline on the quick profile: train, evaluate, register every variant
-	$(PY) -m flows.pipeline
+	$(PY) -m flows.pipeline $(if $(PARAMS),--params $(PARAMS))
 
 test: $(VENV)/.installed-test system-packages  ## every test, end-to-end ones included (what CI runs)
 	$(PY) -m pytest

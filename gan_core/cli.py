@@ -52,7 +52,9 @@ def run_stage(stage: str, variants: list[str], params_path: Path, profile: str |
     for name in names:
         params.variant(name)  # unknown names fail here, before any stage runs
     if stage == "data":
-        print(stages.prepare_data(params, ws) if if_missing else stages.build_data(params, ws))
+        version = stages.prepare_data(params, ws) if if_missing else stages.build_data(params, ws)
+        print(f"data/ is the version data.dvc records ({version.md5})" if version.matches_dvc else
+              f"data/ is not the version data.dvc records ({version.md5}): `dvc add data` records it")
     elif stage == "classifier":
         print(json.dumps(stages.build_classifier(params, ws)))
     elif stage == "report":

@@ -84,7 +84,7 @@ class FolderParams(StrictModel):
 
 class DataParams(StrictModel):
     """The images of the generation task and of the classifier stage, and the split every image source uses.
-    Tasks add their own blocks (`Task.settings`: `paired`, `unpaired`, `speech`, `captions`)."""
+    Tasks add their own blocks (`Task.settings`: `paired`, `unpaired`, `speech`, `captions`, `captioned`)."""
 
     source: Literal["digits", "folder"] = "digits"
     dir: Path = Path("data")

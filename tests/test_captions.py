@@ -1,17 +1,14 @@
-"""Captions: wording, measured attributes on constructed strokes, determinism, a user's captioned folder."""
+"""Captions: wording, measured attributes on constructed strokes, determinism."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from gan_core.config import UserError
 from gan_core.data.captions import (
     EVALUATION_TEMPLATES, TRAINING_TEMPLATES, WORDS, Look, caption, caption_rows, handwritten_looks,
-    measure_strokes, phrasings, read_captioned_folder,
+    measure_strokes, phrasings,
 )
 
 
@@ -89,41 +86,3 @@ def test_caption_rows_repeat_byte_for_byte() -> None:
     rows = caption_rows("digits", manifest, looks, np.random.default_rng(0))
     assert len(rows) == 9 and set(rows["split"]) == {"train", "test"}
     assert rows["caption"].str.contains("one|1").iloc[:6].all()
-
-
-# ---- a user's captioned folder ---------------------------------------------------------------------------------
-
-def captioned_folder(tmp_path: Path, rows: str) -> Path:
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    Image.new("L", (32, 32)).save(folder / "a.png")
-    (folder / "captions.csv").write_text("file,caption\n" + rows)
-    return folder
-
-
-def test_a_captioned_folder_reads(tmp_path: Path) -> None:
-    table = read_captioned_folder(captioned_folder(tmp_path, "a.png,a bold three\na.png,  a heavy 3 \n"))
-    assert table["caption"].tolist() == ["a bold three", "a heavy 3"]
-
-
-@pytest.mark.parametrize("rows, message", [
-    ("b.png,a seven\n", r"row 2: file 'b.png' not found"),
-    ("a.png,a seven\na.png,   \n", r"row 3: the caption of 'a.png' is empty"),
-    ("a.png,\n", r"row 2: the caption of 'a.png' is empty"),
-    ("../../etc/passwd,a password\n", r"row 2: file '../../etc/passwd' is outside"),
-    ("/etc/passwd,a password\n", r"row 2: file '/etc/passwd' is outside"),
-    ("", r"has no rows"),
-])
-def test_bad_captioned_folders_name_the_row(tmp_path: Path, rows: str, message: str) -> None:
-    with pytest.raises(UserError, match=message):
-        read_captioned_folder(captioned_folder(tmp_path, rows))
-
-
-def test_missing_captions_file_or_column(tmp_path: Path) -> None:
-    folder = captioned_folder(tmp_path, "a.png,x\n")
-    (folder / "captions.csv").write_text("file,text\na.png,x\n")
-    with pytest.raises(UserError, match="lacks the column"):
-        read_captioned_folder(folder)
-    (folder / "captions.csv").unlink()
-    with pytest.raises(UserError, match="captions.csv' not found"):
-        read_captioned_folder(folder)

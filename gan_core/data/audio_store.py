@@ -13,6 +13,7 @@ rebuild, never half-written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import soxr
 import torch
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 from torch import Tensor
 
 from gan_core.config import StrictModel, UserError
@@ -55,8 +56,11 @@ class SpeechParams(StrictModel):
     """Spoken digits 0-9 of the vocoding task (`data.speech`): synthesized by eSpeak NG (bundled) or a folder of
     recordings."""
 
-    source: Literal["espeak", "fsdd"] = "espeak"  # fsdd: `path` holds <digit>_<speaker>_<n>.wav files
+    source: Literal["espeak", "folder"] = "espeak"  # folder: the recordings under `path` (gan_core/data/recordings.py)
     path: Path | None = None  # relative to the project root
+    # folder: a regular expression over each file's path in the folder (suffix dropped) with the named groups
+    # `speaker` and/or `label`, e.g. FSDD's '(?P<label>[0-9])_(?P<speaker>[a-z]+)_[0-9]+'
+    name_pattern: str | None = None
     sample_rate: int = Field(16_000, ge=8_000, le=48_000)  # every utterance is resampled to this rate
     takes: PositiveInt = 3  # espeak: utterances per voice and digit, each with its own drawn rate and pitch
     test_fraction: float = Field(0.25, gt=0.0, lt=1.0)  # of the speakers (voices), held out for evaluation
@@ -64,10 +68,23 @@ class SpeechParams(StrictModel):
     mel: MelParams = MelParams()
     segment_length: PositiveInt = 8192  # samples per training example (Kumar et al.); a multiple of mel.hop_length
 
+    @field_validator("name_pattern")
+    @classmethod
+    def _pattern_names_speaker_or_label(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            groups = set(re.compile(pattern).groupindex)
+        except re.error as err:
+            raise ValueError(f"it is not a regular expression ({err})") from None
+        if not groups or groups - {"speaker", "label"}:
+            raise ValueError(f"it names the groups {sorted(groups)}; accepted: (?P<speaker>...) and/or (?P<label>...)")
+        return pattern
+
     @model_validator(mode="after")
     def _consistent(self) -> SpeechParams:
-        if self.source == "fsdd" and self.path is None:
-            raise ValueError("data.speech.source 'fsdd' needs data.speech.path (a folder of <digit>_<speaker>_<n>.wav)")
+        if self.source == "folder" and self.path is None:
+            raise ValueError("data.speech.source 'folder' needs data.speech.path (a folder of *.wav or *.flac files)")
         if self.segment_length % self.mel.hop_length:
             raise ValueError(f"segment_length {self.segment_length} is not a multiple of mel.hop_length "
                              f"{self.mel.hop_length}")
@@ -80,12 +97,18 @@ class SpeechParams(StrictModel):
 @dataclass(frozen=True)
 class SpeechSet:
     waves: tuple[Tensor, ...]  # one (T_i,) float32 tensor in [-1, 1] per utterance, on the device
-    labels: Tensor  # (N,) int64: the spoken digit
+    labels: Tensor  # (N,) int64: what is said (a digit, or a class of a user's labels); -1: unlabelled
     speakers: tuple[str, ...]
     sample_rate: int
+    recorded_rates: tuple[int, ...]  # each utterance's rate before resampling to `sample_rate`
 
     def __len__(self) -> int:
         return len(self.waves)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether what is said is known (every utterance has a label; a source labels all or none)."""
+        return len(self) > 0 and bool((self.labels >= 0).all())
 
 
 def prepare_utterance(wave: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
@@ -141,4 +164,5 @@ def read_speech_split(folder: Path, split: str, sample_rate: int, device: torch.
         labels=torch.tensor(rows["label"].to_numpy(), dtype=torch.int64, device=device),
         speakers=tuple(rows["speaker"].astype(str)),
         sample_rate=sample_rate,
+        recorded_rates=tuple(int(r) for r in rows.get("recorded_rate", rows["sample_rate"])),
     )

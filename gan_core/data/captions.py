@@ -14,8 +14,7 @@ are never used in data/: evaluation asks for digits in sentences the generator h
 `data/captions/manifest.csv` has one row per caption: source, index (row of that source's images), label, split,
 the attribute columns, phrasing and caption; written in a fixed order, so a rebuild is byte-identical.
 
-A user's own captioned images: a folder of images plus `captions.csv` with columns `file,caption`
-(see `read_captioned_folder`).
+A user's own captioned images: gan_core/data/captioned.py.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from gan_core.workspace import write_text_atomic
 
 SUBDIR = "captions"
 PHRASINGS_PER_IMAGE = 3
-CAPTIONS_FILE = "captions.csv"
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # every attribute value -> the words a caption may use for it (drawn under the seed)
@@ -203,39 +201,3 @@ def read_captions(data_dir: Path, source: str) -> pd.DataFrame:
         raise UserError(f"captions file '{path}' not found; build the data with `python -m gan_core data`")
     table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"caption": str})
     return table[table["source"] == source].reset_index(drop=True)
-
-
-# ---- a user's captioned folder ----------------------------------------------------------------------------------
-
-def read_captioned_folder(folder: Path) -> pd.DataFrame:
-    """The rows of `folder/captions.csv` (file, caption), each file checked to exist inside `folder`.
-
-    A file may have several rows (several captions). Errors name the row (counting the header as row 1).
-    """
-    path = folder / CAPTIONS_FILE
-    if not folder.is_dir():
-        raise UserError(f"captioned image folder '{folder}' is not a directory")
-    if not path.is_file():
-        raise UserError(f"'{path}' not found; accepted: a CSV with columns file,caption (one row per caption)")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"'{path}' is not a readable CSV ({' '.join(str(err).split())})") from None
-    missing = {"file", "caption"} - set(table.columns)
-    if missing:
-        raise UserError(f"'{path}' lacks the column(s) {', '.join(sorted(missing))}; accepted columns: file,caption")
-    if table.empty:
-        raise UserError(f"'{path}' has no rows; accepted: one row per caption (file,caption)")
-    root = folder.resolve()
-    for row, (file, text) in enumerate(zip(table["file"], table["caption"]), start=2):
-        where = f"'{path}' row {row}"
-        if not text.strip():
-            raise UserError(f"{where}: the caption of '{file}' is empty; every row needs a caption")
-        if not file.strip():
-            raise UserError(f"{where}: the file name is empty; every row names an image in '{folder}'")
-        image = (folder / file).resolve()
-        if not image.is_relative_to(root):
-            raise UserError(f"{where}: file '{file}' is outside '{folder}'; accepted: paths inside the folder")
-        if not image.is_file():
-            raise UserError(f"{where}: file '{file}' not found in '{folder}'")
-    return table.assign(caption=table["caption"].str.strip())

@@ -1,12 +1,13 @@
 """Images with sentences: the data of the text-to-image task, and its training batches with mismatched sentences.
 
 Bundled: the printed digits' 32x32 bitmaps (data/printed/bitmaps.npy) with their captions (data/captions/), the
-test split holding out whole fonts. Each caption's sentence vector comes from the cached encoder
+test split holding out whole fonts. A user's: the captioned folder of `data.captioned` (data/captioned/). Each caption's sentence vector comes from the cached encoder
 (gan_core/text_encoder.py), computed once per caption set, never per step.
 
 A batch pairs each image with one of its captions, drawn at random, and with a mismatched caption: one whose
 digit or look differs (another image's caption may say the very same thing, "a bold serif seven", so a
-mismatched caption is drawn among those with another digit or look, never merely another image's).
+mismatched caption is drawn among those with another digit or look, never merely another image's). A user's
+captions have no attributes to compare: there, a mismatched caption is one with other words.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import torch
 from torch import Tensor
 
 from gan_core.config import UserError
-from gan_core.data import printed
+from gan_core.data import captioned, printed
 from gan_core.data.batching import shuffled_batches
 from gan_core.data.captions import ATTRIBUTES, read_captions
+from gan_core.data.image_store import read_split
 from gan_core.text_encoder import EMBEDDING_DIM, cached_encode
 
 
@@ -31,6 +33,7 @@ from gan_core.text_encoder import EMBEDDING_DIM, cached_encode
 class TextImageSpec:
     image_shape: tuple[int, int, int]  # (channels, 32, 32)
     embedding_dim: int = EMBEDDING_DIM  # the sentence vectors' width
+    examples: tuple[str, ...] = ("a thin sans-serif four", "a bold italic serif seven")  # captions of its kind
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class CaptionedImages:
 
     @property
     def spec(self) -> TextImageSpec:
-        return TextImageSpec(tuple(self.images.shape[1:]), self.vectors.shape[1])
+        examples = tuple(self.captions["caption"].iloc[self.first[:2].cpu().numpy()])
+        return TextImageSpec(tuple(self.images.shape[1:]), self.vectors.shape[1], examples)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -76,8 +80,30 @@ def load_printed_captioned(data_dir: Path, split: str, cache_dir: Path, device: 
         raise UserError(f"'{data_dir}/captions/manifest.csv' has no caption for some printed {split} images; "
                         "rebuild the data with `python -m gan_core data`")
     meaning = captions.groupby(["label", *ATTRIBUTES], dropna=False, sort=True).ngroup().to_numpy(copy=True)
+    return _captioned_images(large.images, large.labels, captions, meaning, count, cache_dir)
+
+
+def load_captioned_folder(data_dir: Path, split: str, cache_dir: Path, device: torch.device) -> CaptionedImages:
+    """One split of a user's captioned folder (data/captioned/, gan_core/data/captioned.py) with its sentence
+    vectors; captions with the same words have the same meaning."""
+    folder = data_dir / captioned.SUBDIR
+    images = read_split(folder, split, captioned.MAX_VALUE, device)
+    manifest = pd.read_csv(folder / "manifest.csv")
+    rows = manifest.index[manifest["split"] == split]
+    position = pd.Series(np.arange(len(rows)), index=manifest.loc[rows, "index"].to_numpy())
+    captions = pd.read_csv(folder / captioned.CAPTIONS_FILE, dtype={"caption": str}, keep_default_na=False)
+    captions = captions[captions["index"].isin(position.index)].reset_index(drop=True)  # in image order
+    captions.insert(1, "label", 0)
+    count = np.bincount(position[captions["index"]].to_numpy(), minlength=len(rows))
+    meaning = pd.factorize(captions["caption"], sort=True)[0]
+    return _captioned_images(images.images, images.labels, captions, meaning, count, cache_dir)
+
+
+def _captioned_images(images: Tensor, labels: Tensor, captions: pd.DataFrame, meaning: np.ndarray,
+                      count: np.ndarray, cache_dir: Path) -> CaptionedImages:
+    device = images.device
     return CaptionedImages(
-        images=large.images, labels=large.labels, captions=captions,
+        images=images, labels=labels, captions=captions,
         vectors=torch.as_tensor(cached_encode(captions["caption"].tolist(), cache_dir)).to(device),
         meaning=torch.as_tensor(meaning, dtype=torch.int64).to(device),
         first=torch.as_tensor(np.concatenate([[0], np.cumsum(count)[:-1]]), dtype=torch.int64).to(device),

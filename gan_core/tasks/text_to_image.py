@@ -1,8 +1,9 @@
-"""Text to image: a sentence in, a 32x32 digit out (variants: `TextToImageGenerator`s, e.g. stackgan).
+"""Text to image: a sentence in, a 32x32 image out (variants: `TextToImageGenerator`s, e.g. stackgan).
 
-Data: the printed digits' 32x32 bitmaps with their captions (gan_core/data/text_images.py); the test split holds
-out whole fonts. Requests: `{"text": ["a thin sans-serif four", ...]}`, param `seed`; any sentence works (it is
-encoded by the same sentence encoder, shipped as a pip package with the model).
+Data: the printed digits' 32x32 bitmaps with their captions (gan_core/data/text_images.py), the test split holding
+out whole fonts; or a user's captioned images (`data.captioned`, gan_core/data/captioned.py), holding out images.
+Requests: `{"text": ["a thin sans-serif four", ...]}`, param `seed`; any sentence works (it is encoded by the same
+sentence encoder, shipped as a pip package with the model).
 
 Evaluation, by a classifier trained on the printed train split (its features give FID; it reads the 32x32 images
 averaged to 16x16, see `classifier_view`):
@@ -13,6 +14,13 @@ averaged to 16x16, see `classifier_view`):
 - attribute agreement: caption pairs that differ only in weight (bold / light) or only in slant (italic /
   upright), drawn with the same noise; the share of pairs where the bold image holds more ink, and where the
   italic image leans further right (second-moment slant angle, as the handwritten captions measure it).
+
+Evaluation on a user's captioned images, which have no classes to read: an image encoder trained on the train
+split into the sentence encoder's space (gan_core/evaluate/caption_match.py) gives
+- FID of the images made from the held-out images' captions (the first of each) against those held-out images,
+  in the encoder's features; the floor: the real train images against the same held-out ones;
+- R-precision: the share of those images whose caption ranks first among up to 100 captions with other words;
+  the floor: the real held-out images with their own captions; `r_precision_chance` what guessing gets.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, Tens
 from torch import Tensor
 
 from gan_core.config import ClassifierParams
+from gan_core.data.captioned import CaptionedFolderParams
 from gan_core.data.captions import EVALUATION_TEMPLATES, WORDS, CaptionParams, Look, caption, measure_strokes
 from gan_core.data.image_store import ImageSet
 from gan_core.data.images import to_unit_range
 from gan_core.data.text_images import (
-    CaptionedImages, TextImageBatch, TextImageSpec, load_printed_captioned, text_image_batches,
+    CaptionedImages, TextImageBatch, TextImageSpec, load_captioned_folder, load_printed_captioned, text_image_batches,
 )
+from gan_core.evaluate.caption_match import CANDIDATES, describing, r_precision, train_caption_matcher
 from gan_core.evaluate.classifier import FeatureExtractor, ImageClassifier, train_classifier
 from gan_core.evaluate.image_metrics import compare_to_reference, frechet_distance, labelled_rows
 from gan_core.pyfunc_input import requested_texts
@@ -50,6 +60,7 @@ SAMPLE_LOOKS = (  # rows of the samples image, each drawn by stage I and stage I
 )
 PREVIEW_LOOK = Look(weight="bold", slant="upright", family="serif")
 STAGE_NUMERALS = ("I", "II", "III", "IV")  # row labels of the samples image, one per stage
+SHOWN_CAPTIONS = 10  # a user's held-out captions drawn in the samples image and the preview
 
 
 @register_task
@@ -60,18 +71,30 @@ class TextToImage(Task):
         "data.captions": (CaptionParams, CaptionParams()),
         # reads the digits in generated 32x32 images (as 16x16 averages, `classifier_view`)
         "evaluation.printed_classifier": (ClassifierParams, ClassifierParams(epochs=3)),
+        # a user's captioned images instead of the printed digits (gan_core/data/captioned.py)
+        "data.captioned": (CaptionedFolderParams | None, None),
+        # on a user's images: the image encoder of FID and R-precision (gan_core/evaluate/caption_match.py)
+        "evaluation.caption_matcher": (ClassifierParams, ClassifierParams(epochs=30, batch_size=32)),
     }
     Spec = TextImageSpec
     score = "fid"
     report_columns = {
         "steps": "steps", "fid": "FID", "fid_untrained": "FID untrained G", "class_accuracy": "digit accuracy",
         "bold_agreement": "bold > light ink", "italic_agreement": "italic > upright slant",
+        "r_precision": "R-precision",
     }
-    data_params = ("dir", "test_fraction", "split_seed", "captions")  # the printed digits' split and their captions
+    # the printed digits' split and their captions, or a user's captioned folder
+    data_params = ("dir", "test_fraction", "split_seed", "captions", "captioned")
     packages = ENCODER_PACKAGES
 
+    @property
+    def on_printed(self) -> bool:
+        """The bundled printed digits: labelled, with known looks, so the digit and attribute checks apply."""
+        return self.params.data.captioned is None
+
     def split(self, name: str) -> CaptionedImages:
-        return load_printed_captioned(self.ws.root / self.params.data.dir, name, self.ws.sentence_cache, self.device)
+        load = load_printed_captioned if self.on_printed else load_captioned_folder
+        return load(self.ws.root / self.params.data.dir, name, self.ws.sentence_cache, self.device)
 
     @cached_property
     def train_split(self) -> CaptionedImages:
@@ -82,8 +105,11 @@ class TextToImage(Task):
 
     def data_summary(self) -> dict[str, Any]:
         train, test = self.train_split, self.split("test")
-        return {"train images": len(train.images), "train captions": len(train.captions),
-                "test images": len(test.images), "classes": int(train.labels.max()) + 1}
+        summary = {"train images": len(train.images), "train captions": len(train.captions),
+                   "test images": len(test.images), "test captions": len(test.captions)}
+        if self.on_printed:
+            return {**summary, "classes": int(train.labels.max()) + 1}
+        return {"source": f"captioned folder {self.params.data.captioned.path}", **summary}
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[TextImageBatch]:
         return text_image_batches(self.train_split, batch_size, generator)
@@ -94,6 +120,8 @@ class TextToImage(Task):
     # ---- evaluation ---------------------------------------------------------------------------------------
 
     def evaluate(self, trained: TextToImageGenerator, untrained: TextToImageGenerator, seed: int) -> Evaluation:
+        if not self.on_printed:
+            return self.evaluate_on_folder(trained, untrained, seed)
         train_set, test_set = self.train_split, self.split("test")
         reference = ImageSet(classifier_view(train_set.images), train_set.labels, num_classes=10)
         classifier = self.classifier(reference, seed)
@@ -114,9 +142,44 @@ class TextToImage(Task):
             metrics.update({f"{key}{name}": value for key, value in agreement.items()})
         return Evaluation(metrics=metrics, images={"samples": self.stages_image(trained, seed)})
 
+    def evaluate_on_folder(self, trained: TextToImageGenerator, untrained: TextToImageGenerator, seed: int
+                           ) -> Evaluation:
+        """FID and R-precision of a user's captioned images (module docstring)."""
+        test_set = self.split("test")
+        matcher = self.caption_matcher(seed)
+        extract = FeatureExtractor(matcher)
+        reference = extract(test_set.images)
+        vectors, meaning = test_set.vectors[test_set.first], test_set.meaning[test_set.first]
+        pool = torch.zeros(int(test_set.meaning.max()) + 1, vectors.shape[1], device=self.device)
+        pool[test_set.meaning] = test_set.vectors  # one vector per distinct caption
+        describes = describing(test_set.meaning, test_set.first, test_set.count, len(pool))
+        made = {"": trained.generate(vectors, _generator(seed, self.device)),
+                "_untrained": untrained.generate(vectors, _generator(seed, self.device))}
+        metrics: dict[str, float | int] = {
+            "n_samples": len(test_set), "fid_real_floor": frechet_distance(reference, extract(self.train_split.images)),
+            "r_precision_real_floor": r_precision(matcher, test_set.images, meaning, pool, describes, seed),
+            "r_precision_chance": 1 / min(CANDIDATES, 1 + int((~describes).sum(dim=1).min())),
+        }
+        for suffix, images in made.items():
+            metrics[f"fid{suffix}"] = frechet_distance(reference, extract(images))
+            metrics[f"r_precision{suffix}"] = r_precision(matcher, images, meaning, pool, describes, seed)
+        return Evaluation(metrics=metrics, images={"samples": self.stages_image(trained, seed)})
+
+    def caption_matcher(self, seed: int) -> ImageClassifier:
+        train = self.train_split
+        return train_caption_matcher(train.images, train.vectors, train.first, train.count,
+                                     self.params.evaluation.caption_matcher, seed)
+
     def scorer(self, seed: int) -> Callable[[TextToImageGenerator], float]:
         """FID of the last stage's images for held-out captions against the held-out images, in the features of
-        the classifier `evaluate` uses (trained here the same way)."""
+        the classifier `evaluate` uses (trained here the same way; on a user's images, its image encoder)."""
+        if not self.on_printed:
+            test_set = self.split("test")
+            extract = FeatureExtractor(self.caption_matcher(seed))
+            reference = extract(test_set.images)
+            vectors = test_set.vectors[test_set.first][:self.params.evaluation.in_training.samples]
+            return lambda variant: frechet_distance(
+                reference, extract(variant.generate(vectors, _generator(seed, self.device))))
         train_set, test_set = self.train_split, self.split("test")
         classifier = self.classifier(ImageSet(classifier_view(train_set.images), train_set.labels, 10), seed)
         extract = FeatureExtractor(classifier)
@@ -158,19 +221,35 @@ class TextToImage(Task):
         return results
 
     def stages_image(self, variant: TextToImageGenerator, seed: int) -> Any:
-        """Each stage (enlarged to the last's size) above the next for a few looks, the digits 0-9 left to right."""
+        """Each stage (enlarged to the last's size) above the next: for a few looks, the digits 0-9 left to right;
+        on a user's images, for the first held-out captions, above the real images they describe."""
+        if self.on_printed:
+            groups = {" ".join(v for v in (look.weight, look.slant, look.family) if v):
+                      [caption(d, look, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+                      for look in SAMPLE_LOOKS}
+        else:
+            groups = {"held-out captions": self.shown_captions()}
         rows = {}
-        for look in SAMPLE_LOOKS:
-            texts = [caption(d, look, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+        for name, texts in groups.items():
             stages = variant.generate_stages(self.encode(texts), _generator(seed, self.device))
-            name = " ".join(v for v in (look.weight, look.slant, look.family) if v)
             for numeral, images in zip(STAGE_NUMERALS, stages):
                 rows[f"{numeral}: {name}"] = to_unit_range(F.interpolate(images, size=stages[-1].shape[-1],
                                                                          mode="nearest"))
+        if not self.on_printed:
+            test_set = self.split("test")
+            rows["real images"] = to_unit_range(test_set.images[:SHOWN_CAPTIONS])
         return labelled_rows(rows, label_width=170)
 
+    def shown_captions(self) -> list[str]:
+        """The first captions of the first held-out images of a user's folder."""
+        test_set = self.split("test")
+        return test_set.captions["caption"].iloc[test_set.first[:SHOWN_CAPTIONS].cpu().numpy()].tolist()
+
     def preview(self, variant: TextToImageGenerator, seed: int) -> Tensor:
-        texts = [caption(d, PREVIEW_LOOK, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+        if self.on_printed:
+            texts = [caption(d, PREVIEW_LOOK, EVALUATION_TEMPLATES[0], np.random.default_rng(seed)) for d in range(10)]
+        else:
+            texts = self.shown_captions()
         return to_unit_range(variant.generate(self.encode(texts), _generator(seed, self.device)))
 
     # ---- serving ------------------------------------------------------------------------------------------------
@@ -187,7 +266,7 @@ class TextToImage(Task):
 
     @classmethod
     def input_example(cls, spec: TextImageSpec) -> dict[str, Any]:
-        return {"text": ["a thin sans-serif four", "a bold italic serif seven"]}
+        return {"text": list(spec.examples)}
 
     @classmethod
     def predict(cls, variant: TextToImageGenerator, model_input: pd.DataFrame | dict,

@@ -1,15 +1,17 @@
 """Vocoding: a log-mel spectrogram in, a waveform out (variants: `Vocoder`s, e.g. melgan).
 
-Data: spoken digits (`data.speech`: bundled eSpeak NG voices or FSDD-layout recordings) at one sample rate; the
-test split holds speakers never heard in training. Batches: random segments with their mel frames
+Data (`data.speech`): the bundled eSpeak NG voices saying the digits, or a user's folder of recordings (FSDD for
+one; gan_core/data/recordings.py), at one sample rate; the test split holds speakers never heard in training (a
+folder that names no speakers holds out recordings instead). Batches: random segments with their mel frames
 (gan_core/data/segments.py). The mel is gan_core/audio.py's, the only one used in training, evaluation and serving.
 
 Evaluation: every held-out utterance is vocoded from its own mel and compared with the original, each metric
 also for an untrained G:
 - `mel_distance` (the score): mean |log-mel(vocoded) - log-mel(original)|, natural-log units;
 - `stft_distance`: Parallel WaveGAN's multi-resolution STFT distance (spectral convergence + log magnitude);
-- `digit_accuracy`: a spoken-digit classifier trained on the train split's real mels, on the vocoded audio;
-  `_real_floor` is its accuracy on the originals, `intelligibility` the ratio of the two;
+- `digit_accuracy`: a classifier of what is said (the digits, or a folder's labels), trained on the train split's
+  real mels, on the vocoded audio; `_real_floor` is its accuracy on the originals, `intelligibility` the ratio of
+  the two. Only for labelled data: an unlabelled folder's metrics carry `intelligibility_measured` 0 instead of 1;
 - `real_time_factor_cpu` (and `_gpu` with CUDA): seconds of audio vocoded per second of compute (> 1: faster
   than real time), on `real_time_factor_cpu_threads` threads.
 Pictures: `samples` shows the mels of a few held-out digits, original above vocoded; sounds: those digits,
@@ -20,7 +22,7 @@ or `{"wave": [...], "sample_rate": 8000}`, a recording (resampled to the vocoder
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from gan_core.audio import LOG_FLOOR, MelSpec, log_mel
 from gan_core.config import ClassifierParams
-from gan_core.data import SpeechSet, load_speech_split
+from gan_core.data import SpeechSet, load_speech_split, recordings
 from gan_core.data.audio_store import SpeechParams
 from gan_core.data.segments import WaveMelBatch, wave_mel_batches
 from gan_core.evaluate.speech_classifier import speech_accuracy, train_speech_classifier
@@ -46,7 +48,8 @@ from gan_core.tasks.base import Evaluation, Task, register_task
 from gan_core.variants import Vocoder, build_variant
 
 EXAMPLE_DIGITS = (0, 3, 6, 9)  # one held-out utterance of each: pictures and sounds
-NUM_CLASSES = 10
+EXAMPLES_UNLABELLED = 4  # the first held-out utterances pictured and heard when nothing says what they say
+PREVIEW_UTTERANCES = 10
 MAX_REQUEST_SECONDS = 60  # the longest audio one request may ask for
 RTF_SECONDS = 20.0  # audio vocoded (at most) to measure the real-time factor
 
@@ -76,18 +79,26 @@ class Vocoding(Task):
 
     def data_summary(self) -> dict[str, Any]:
         train, test = self.split("train"), self.split("test")
+        rates = sorted(set(train.recorded_rates + test.recorded_rates))
         return {"train utterances": len(train.waves), "test utterances": len(test.waves),
                 "sample rate (Hz)": self.params.data.speech.sample_rate,
+                "recorded at (Hz)": ", ".join(map(str, rates)),
+                "classes": int(train.labels.max()) + 1 if train.labelled else "unlabelled",
                 "voices heard (train speakers)": ", ".join(sorted(set(train.speakers))),
                 "held-out voices (test speakers)": ", ".join(sorted(set(test.speakers)))}
 
     def limits(self, summary: dict[str, Any]) -> list[str]:
         source = self.params.data.speech.source
-        return [f"It has heard only the voices above ({source}: {summary['voices heard (train speakers)']}). A voice "
-                f"unlike them, such as a human recording for a vocoder of the bundled synthetic eSpeak voices, can "
-                f"come back unintelligible: measure it on such voices before use (docs/variants/melgan.md).",
-                f"A recording is resampled to {summary['sample rate (Hz)']} Hz (8 to 48 kHz accepted) and may last "
-                f"{MAX_REQUEST_SECONDS} s at most; anything else is refused with a 4xx."]
+        limits = [f"It has heard only the voices above ({source}: {summary['voices heard (train speakers)']}). A "
+                  f"voice unlike them, such as a human recording for a vocoder of the bundled synthetic eSpeak voices, "
+                  f"can come back unintelligible: measure it on such voices before use (docs/variants/melgan.md)."]
+        if summary["voices heard (train speakers)"] == recordings.UNKNOWN_SPEAKER:
+            limits.append("Its data named no speakers, so recordings were held out, not voices: its scores may be "
+                          "of voices it heard in training.")
+        if summary["classes"] == "unlabelled":
+            limits.append("Its data had no labels: intelligibility was not measured, only mel and STFT distances.")
+        return limits + [f"A recording is resampled to {summary['sample rate (Hz)']} Hz (8 to 48 kHz accepted) and "
+                         f"may last {MAX_REQUEST_SECONDS} s at most; anything else is refused with a 4xx."]
 
     def spec(self) -> MelSpec:
         speech = self.params.data.speech
@@ -101,36 +112,39 @@ class Vocoding(Task):
         spec, train_set, test_set = self.spec(), self.split("train"), self.split("test")
         originals = list(test_set.waves)
         mels = [log_mel(w, spec) for w in originals]
-        classifier = train_speech_classifier([log_mel(w, spec) for w in train_set.waves], train_set.labels,
-                                             NUM_CLASSES, self.params.evaluation.speech_classifier, seed)
-        metrics: dict[str, float | int] = {
-            "n_utterances": len(originals),
-            "digit_accuracy_real_floor": speech_accuracy(classifier, mels, test_set.labels),
-        }
+        labelled = train_set.labelled and test_set.labelled
+        metrics: dict[str, float | int] = {"n_utterances": len(originals), "intelligibility_measured": int(labelled)}
+        if labelled:
+            classifier = train_speech_classifier([log_mel(w, spec) for w in train_set.waves], train_set.labels,
+                                                 int(train_set.labels.max()) + 1,
+                                                 self.params.evaluation.speech_classifier, seed)
+            metrics["digit_accuracy_real_floor"] = speech_accuracy(classifier, mels, test_set.labels)
         vocoded = {}
         for suffix, variant in (("", trained), ("_untrained", untrained)):
             waves = vocoded[suffix] = [vocode_utterance(variant, m, len(w)) for m, w in zip(mels, originals)]
             vocoded_mels = [log_mel(w, spec) for w in waves]
             metrics[f"mel_distance{suffix}"] = _mean((v - m).abs().mean() for v, m in zip(vocoded_mels, mels))
             metrics[f"stft_distance{suffix}"] = _mean(multi_resolution_stft(v, w) for v, w in zip(waves, originals))
-            accuracy = speech_accuracy(classifier, vocoded_mels, test_set.labels)
-            metrics[f"digit_accuracy{suffix}"] = accuracy
-            metrics[f"intelligibility{suffix}"] = accuracy / max(metrics["digit_accuracy_real_floor"], 1e-9)
+            if labelled:
+                accuracy = speech_accuracy(classifier, vocoded_mels, test_set.labels)
+                metrics[f"digit_accuracy{suffix}"] = accuracy
+                metrics[f"intelligibility{suffix}"] = accuracy / max(metrics["digit_accuracy_real_floor"], 1e-9)
         metrics["real_time_factor_cpu"] = real_time_factor(trained, mels, torch.device("cpu"))
         metrics["real_time_factor_cpu_threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             metrics["real_time_factor_gpu"] = real_time_factor(trained, mels, torch.device("cuda"))
 
-        examples = [test_set.labels.tolist().index(d) for d in EXAMPLE_DIGITS if d in test_set.labels.tolist()]
+        examples = example_utterances(test_set, EXAMPLE_DIGITS, EXAMPLES_UNLABELLED)
         audio = {}
         for i in examples:
-            digit = int(test_set.labels[i])
-            audio[f"original_{digit}"] = (originals[i].cpu().numpy(), spec.sample_rate)
-            audio[f"vocoded_{digit}"] = (vocoded[""][i].cpu().numpy(), spec.sample_rate)
+            name = _utterance_name(test_set, i)
+            audio[f"original_{name}"] = (originals[i].cpu().numpy(), spec.sample_rate)
+            audio[f"vocoded_{name}"] = (vocoded[""][i].cpu().numpy(), spec.sample_rate)
         rows = {"original": [mels[i] for i in examples],
                 "vocoded": [log_mel(vocoded[""][i], spec) for i in examples],
                 "untrained G": [log_mel(vocoded["_untrained"][i], spec) for i in examples]}
-        titles = [f"digit {int(test_set.labels[i])} ({test_set.speakers[i]})" for i in examples]
+        titles = [f"{'digit ' if test_set.labelled else 'utterance '}{_utterance_name(test_set, i)} "
+                  f"({test_set.speakers[i]})" for i in examples]
         return Evaluation(metrics=metrics, images={"samples": mel_comparison(rows, titles, spec)}, audio=audio)
 
     def scorer(self, seed: int) -> Callable[[Vocoder], float]:
@@ -144,8 +158,7 @@ class Vocoding(Task):
     def preview(self, variant: Vocoder, seed: int) -> Tensor:
         """The vocoded mels of one held-out utterance of each digit, as pictures (loud: dark), low bands below."""
         spec, test_set = self.spec(), self.split("test")
-        labels = test_set.labels.tolist()
-        waves = [test_set.waves[labels.index(d)] for d in range(NUM_CLASSES) if d in labels]
+        waves = [test_set.waves[i] for i in example_utterances(test_set, range(PREVIEW_UTTERANCES), PREVIEW_UTTERANCES)]
         mels = [log_mel(vocode_utterance(variant, log_mel(w, spec), len(w)), spec) for w in waves]
         frames = max(m.shape[-1] for m in mels)
         floor = float(np.log(LOG_FLOOR))
@@ -187,6 +200,18 @@ class Vocoding(Task):
         resynthesised = vocode_utterance(variant, log_mel(torch.from_numpy(samples).to(variant.device), spec),
                                          len(samples))
         return resynthesised.cpu().numpy()
+
+
+def example_utterances(data: SpeechSet, labels: Iterable[int], unlabelled: int) -> list[int]:
+    """Rows of `data` to show: the first utterance of each of `labels` present, or the first `unlabelled` ones."""
+    if not data.labelled:
+        return list(range(min(unlabelled, len(data))))
+    present = data.labels.tolist()
+    return [present.index(label) for label in labels if label in present]
+
+
+def _utterance_name(data: SpeechSet, row: int) -> str:
+    return str(int(data.labels[row])) if data.labelled else str(row)
 
 
 def vocode_utterance(variant: Vocoder, mel: Tensor, samples: int) -> Tensor:
