@@ -1,18 +1,21 @@
-"""The two training loops the benchmark races on one variant, with the same networks, batch size and steps.
+"""The training loops the benchmark races on one variant, with the same networks, batch size and steps.
 
 `product_loop`: the pipeline's own loop, `gan_core.train.train`, logging through `tracking.MetricLogger` to an
 MLflow store, as the train stage runs it (device-resident batches from the task, losses summed on the device,
 one host sync and one batched MLflow call per `log_every` steps, checkpoints).
 
-`naive_loop`: the same variant's `train_step` driven the way a tutorial writes it: a `DataLoader` over a
-`TensorDataset` of CPU tensors, each batch moved to the device, `.item()` on every loss every step, one
-synchronous `mlflow.log_metric` call per loss per step. Its variant is built with the speed options off and its
-optimizers on torch's default Adam kernel (`naive_optimizers`), so only the loop, the optimizer kernel and the
-memory format differ from the product.
+`tutorial_loop`: the same variant's `train_step` driven the way PyTorch-GAN and pytorch/examples write it: a
+`DataLoader` over a `TensorDataset` of CPU tensors, each batch moved to the device, and a progress line of the
+losses (`.item()`) every PRINT_EVERY steps: the honest peer, what a user would otherwise run. With an MLflow
+experiment it also logs every loss at every step by a synchronous `mlflow.log_metric` call: the slowest way to
+track a run, the second peer. Its variant is built with the speed options off and its optimizers on torch's
+default Adam kernel (`naive_optimizers`), so only the loop, the optimizer kernel and the memory format differ
+from the product.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import time
@@ -33,6 +36,7 @@ from gan_core.variants import Variant
 
 # the train stage's MetricLogger mode, as gan_core.tracking defaults it
 SYNCHRONOUS_LOGGING: bool = inspect.signature(tracking.MetricLogger).parameters["synchronous"].default
+PRINT_EVERY = 100  # steps per progress line of the tutorial loop
 POOL_BATCHES = 32  # batches drawn from the task to fill the naive loop's TensorDataset (about an epoch of digits)
 
 Columns = Callable[[Any], list[Tensor]]  # a batch -> its per-example tensors
@@ -44,7 +48,7 @@ class LoopRun:
     steps: int
     seconds: float  # wall clock
     cpu_seconds: float  # this process's CPU time (all its threads): steadier than wall time on a shared machine
-    final_losses: dict[str, float]  # product: means over its last logging interval; naive: the last step's
+    final_losses: dict[str, float]  # product: means over its last logging interval; tutorial: the last step's
 
     @property
     def steps_per_second(self) -> float:
@@ -63,19 +67,28 @@ def product_loop(variant: Variant, task: Task, params: Params, steps: int, workd
     return LoopRun(result.steps, time.perf_counter() - started, time.process_time() - cpu_started, result.final_losses)
 
 
-def naive_loop(variant: Variant, dataset: TensorDataset, rebuild: Rebuild, steps: int, experiment_id: str) -> LoopRun:
+def tutorial_loop(variant: Variant, dataset: TensorDataset, rebuild: Rebuild, steps: int,
+                  experiment_id: str | None = None) -> LoopRun:
+    """`steps` steps of the tutorial loop (module docstring); `experiment_id`: also log every loss every step."""
     loader = DataLoader(dataset, batch_size=variant.config.batch_size, shuffle=True, drop_last=True)
     variant.set_total_steps(steps)  # schedules (cyclegan's decay, stackgan's stages) as the product loop sets them
     step, losses = 0, {}
     started, cpu_started = time.perf_counter(), time.process_time()
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"naive-{variant.name}"):
+    with contextlib.ExitStack() as stack:
+        if experiment_id is not None:
+            stack.enter_context(mlflow.start_run(experiment_id=experiment_id, run_name=f"tutorial-{variant.name}"))
         while step < steps:
             for columns in loader:
                 batch = rebuild([column.to(variant.device) for column in columns])
-                losses = {k: v.item() for k, v in variant.train_step(batch).items()}
-                for k, v in losses.items():
-                    mlflow.log_metric(k, v, step=step)
+                step_losses = variant.train_step(batch)
                 step += 1
+                if experiment_id is not None:
+                    losses = {k: v.item() for k, v in step_losses.items()}
+                    for k, v in losses.items():
+                        mlflow.log_metric(k, v, step=step - 1)
+                elif step % PRINT_EVERY == 0 or step == steps:
+                    losses = {k: v.item() for k, v in step_losses.items()}
+                    print(f"[{step}/{steps}] " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()), flush=True)
                 if step == steps:
                     break
     _wait_for(variant.device)

@@ -1,4 +1,5 @@
-"""One variant's training speed in a fresh process: the product loop against the naive loop (and, with
+"""One variant's training speed in a fresh process: the product loop against the tutorial loop, printing and
+logging every step (and, with
 `--ablations`, the product with one speed choice undone at a time), interleaved and repeated; its FLOPs per step
 against the machine's matmul peak; its peak memory; a vocoder's real-time factor.
 
@@ -20,12 +21,14 @@ import torch
 from torch import nn
 
 from bench.hardware import flops_of, matmul_peak_flops, max_rss_mib
-from bench.loops import SYNCHRONOUS_LOGGING, LoopRun, naive_loop, naive_optimizers, product_loop, set_optimizer_kernel, tensor_dataset
+from bench.loops import (
+    SYNCHRONOUS_LOGGING, LoopRun, naive_optimizers, product_loop, set_optimizer_kernel, tensor_dataset, tutorial_loop,
+)
 from bench.vocoder_speed import real_time_factor
 from gan_core import tracking
 from gan_core.config import Params
 from gan_core.params import load_params
-from gan_core.tasks import Task, task_of
+from gan_core.tasks import task_of
 from gan_core.train import resolve_device, seed_everything
 from gan_core.variants import Variant, build_variant
 from gan_core.workspace import Workspace, write_text_atomic
@@ -35,10 +38,11 @@ WARMUP_STEPS = 20  # untimed, before each setup's first timed run: allocator, ke
 
 @dataclass(frozen=True)
 class Setup:
-    """One way to train the variant: the naive loop, the product, or the product with one choice undone."""
+    """One way to train the variant: a tutorial loop, the product, or the product with one choice undone."""
 
     name: str
-    naive: bool = False
+    tutorial: bool = False
+    logs_every_step: bool = False  # the tutorial loop logging every loss every step to MLflow
     speed: dict[str, bool] | None = None  # replaces the config's `speed` block; None: as in params.yaml
     kernel: tuple[bool | None, bool | None] | None = None  # optimizers' (foreach, fused); None: as the variant built them
     synchronous_logging: bool = SYNCHRONOUS_LOGGING  # the product loop's MLflow logging mode
@@ -46,17 +50,19 @@ class Setup:
 
 ADAM_KERNELS = {"default": (None, None), "foreach": (True, False), "fused": (False, True)}  # (foreach, fused)
 PRODUCT = Setup("product")
-NAIVE = Setup("naive", naive=True, speed={}, kernel=(None, None))
+TUTORIAL = Setup("tutorial", tutorial=True, speed={}, kernel=(None, None))  # the honest peer
+LOGGED = Setup("tutorial, MLflow every step", tutorial=True, logs_every_step=True, speed={}, kernel=(None, None))
+PEERS = [PRODUCT, TUTORIAL, LOGGED]
 
 
 def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setup]:
-    """Product and naive; with `ablations`, the product with each choice changed: MLflow logging mode, the Adam
+    """Product and the two tutorial loops; with `ablations`, the product with each choice changed: MLflow logging mode, the Adam
     kernels it does not use (torch optimizers only), and its `speed` options (memory format for conv nets; bf16
     autocast and compile on CUDA)."""
     if not ablations:
-        return [PRODUCT, NAIVE]
+        return PEERS
     mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
-    found = [PRODUCT, NAIVE, Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING)]
+    found = [*PEERS, Setup(f"product, {mode} MLflow logging", synchronous_logging=not SYNCHRONOUS_LOGGING)]
     optimizers = [o for o in getattr(variant, "optims", {}).values() if isinstance(o, torch.optim.Optimizer)]
     if optimizers:
         group = optimizers[0].param_groups[0]
@@ -91,7 +97,7 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
         if setup.speed is not None and "speed" in config:
             config["speed"] = setup.speed
         variant = build_variant(name, config, task.spec(), device)
-        if setup.naive:
+        if setup.tutorial:
             naive_optimizers(variant)
         elif setup.kernel is not None:
             for optimizer in variant.optims.values():
@@ -102,8 +108,8 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
     with tempfile.TemporaryDirectory() as workdir:
         def run(setup: Setup, n: int) -> LoopRun:
             variant = build(setup)
-            if setup.naive:
-                return naive_loop(variant, dataset, rebuild, n, experiment)
+            if setup.tutorial:
+                return tutorial_loop(variant, dataset, rebuild, n, experiment if setup.logs_every_step else None)
             return product_loop(variant, task, params, n, Path(workdir), experiment, setup.synchronous_logging)
 
         plan = setups(build(PRODUCT), device, ablations)
@@ -143,8 +149,9 @@ def measure(params: Params, root: Path, name: str, device: torch.device, steps: 
                                  "steps_per_second": round(r.steps_per_second, 2), "final_losses": r.final_losses}
                                 for r in v]}
                    for k, v in runs.items()},
-        "ratio_product_over_naive": round(medians[PRODUCT.name] / medians[NAIVE.name], 3),
-        "ratio_product_over_naive_cpu_time": round(cpu_medians[PRODUCT.name] / cpu_medians[NAIVE.name], 3),
+        "ratio_product_over_tutorial": round(medians[PRODUCT.name] / medians[TUTORIAL.name], 3),
+        "ratio_product_over_tutorial_cpu_time": round(cpu_medians[PRODUCT.name] / cpu_medians[TUTORIAL.name], 3),
+        "ratio_product_over_logged_tutorial": round(medians[PRODUCT.name] / medians[LOGGED.name], 3),
         "flops_per_step": flops,
         "achieved_flops_per_second": None if flops is None else flops * medians[PRODUCT.name],
         "matmul_peak_flops_per_second": peak,

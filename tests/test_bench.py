@@ -35,17 +35,18 @@ def test_harness_runs_both_loops_and_writes_its_results(tmp_path: Path, monkeypa
     by_name = {r["variant"]: r for r in results["variants"]}
     assert set(by_name) == {"mlp", "numpy"}
     for r in by_name.values():
-        for loop in ("product", "naive"):
+        for loop in ("product", "tutorial", "tutorial, MLflow every step"):
             (run,) = r["setups"][loop]["runs"]
             assert run["steps"] == STEPS and run["seconds"] > 0
             assert run["final_losses"] and all(math.isfinite(v) for v in run["final_losses"].values())
-        assert r["ratio_product_over_naive"] > 0 and r["peak_memory"]["peak_mib"] > 0
+        assert r["ratio_product_over_tutorial"] > 0 and r["ratio_product_over_logged_tutorial"] > 0
+        assert r["peak_memory"]["peak_mib"] > 0
     # the torch variant: FLOPs counted, the optimizer ablations timed; numpy: no torch FLOPs, no optimizer to vary
     assert by_name["mlp"]["flops_per_step"] > 0 and 0 < by_name["mlp"]["fraction_of_matmul_peak"]
     assert {"product, default Adam", "product, foreach Adam"} <= set(by_name["mlp"]["setups"])  # product: fused
     assert by_name["numpy"]["flops_per_step"] is None and not any("Adam" in k for k in by_name["numpy"]["setups"])
 
     table = (tmp_path / "results" / "cpu.md").read_text()
-    assert "| mlp | 1 |" in table and "product / naive" in table
+    assert "| mlp | 1 |" in table and "product / tutorial" in table
     runs = mlflow.search_runs(experiment_names=["bench"], output_format="list")
-    assert len(runs) == 1 and runs[0].data.metrics["mlp.threads1.ratio_product_over_naive"] > 0
+    assert len(runs) == 1 and runs[0].data.metrics["mlp.threads1.ratio_product_over_tutorial"] > 0
