@@ -19,6 +19,7 @@ import pandas as pd
 from gan_core.config import FolderParams, UserError
 from gan_core.data.folder import read_images
 from gan_core.data.image_store import stratified_split
+from gan_core.data.user_table import inside, read_table
 from gan_core.workspace import atomic_dir
 
 SUBDIR = "captioned"
@@ -42,26 +43,16 @@ def read_captioned_folder(folder: Path) -> pd.DataFrame:
         raise UserError(f"captioned image folder '{folder}' is not a directory")
     if not path.is_file():
         raise UserError(f"'{path}' not found; accepted: a CSV with columns file,caption (one row per caption)")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"'{path}' is not a readable CSV ({' '.join(str(err).split())})") from None
-    missing = {"file", "caption"} - set(table.columns)
-    if missing:
-        raise UserError(f"'{path}' lacks the column(s) {', '.join(sorted(missing))}; accepted columns: file,caption")
+    table = read_table(path, ("file", "caption"), "file,caption")
     if table.empty:
         raise UserError(f"'{path}' has no rows; accepted: one row per caption (file,caption)")
-    root = folder.resolve()
     for row, (file, text) in enumerate(zip(table["file"], table["caption"]), start=2):
         where = f"'{path}' row {row}"
         if not text.strip():
             raise UserError(f"{where}: the caption of '{file}' is empty; every row needs a caption")
         if not file.strip():
             raise UserError(f"{where}: the file name is empty; every row names an image in '{folder}'")
-        image = (folder / file).resolve()
-        if not image.is_relative_to(root):
-            raise UserError(f"{where}: file '{file}' is outside '{folder}'; accepted: paths inside the folder")
-        if not image.is_file():
+        if not inside(folder, file, where).is_file():
             raise UserError(f"{where}: file '{file}' not found in '{folder}'")
     return table.assign(caption=table["caption"].str.strip())
 

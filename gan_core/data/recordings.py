@@ -30,6 +30,7 @@ import soundfile
 
 from gan_core.config import UserError
 from gan_core.data.audio_store import prepare_utterance, speaker_split, write_audio_store
+from gan_core.data.user_table import inside, read_table
 
 SUBDIR = "recordings"
 EXTENSIONS = (".wav", ".flac")
@@ -81,19 +82,10 @@ def list_recordings(folder: Path, name_pattern: str | None = None) -> list[Recor
 
 
 def _from_table(table: Path, folder: Path, files: list[Path], relative: list[str]) -> list[Recording]:
-    try:
-        rows = pd.read_csv(table, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"'{table}' is not a readable CSV ({' '.join(str(err).split())})") from None
-    missing = {"file", "speaker"} - set(rows.columns)
-    if missing:
-        raise UserError(f"'{table}' lacks the column(s) {', '.join(sorted(missing))}; "
-                        "accepted columns: file,speaker[,label]")
-    root, known = folder.resolve(), {}
+    rows, known = read_table(table, ("file", "speaker"), "file,speaker[,label]"), {}
     for row, record in enumerate(rows.to_dict(orient="records"), start=2):
         where, file = f"'{table}' row {row}", record["file"].strip()
-        if not (folder / file).resolve().is_relative_to(root):
-            raise UserError(f"{where}: file '{file}' is outside '{folder}'; accepted: paths inside the folder")
+        inside(folder, file, where)
         if not record["speaker"].strip():
             raise UserError(f"{where}: the speaker of '{file}' is empty; every row names a speaker")
         name = Path(file).as_posix()
