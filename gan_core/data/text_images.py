@@ -1,8 +1,9 @@
 """Images with sentences: the data of the text-to-image task, and its training batches with mismatched sentences.
 
 Bundled: the printed digits' 32x32 bitmaps (data/printed/bitmaps.npy) with their captions (data/captions/), the
-test split holding out whole fonts. A user's: the captioned folder of `data.captioned` (data/captioned/). Each caption's sentence vector comes from the cached encoder
-(gan_core/text_encoder.py), computed once per caption set, never per step.
+test split holding out whole fonts. A user's: the captioned folder of `data.captioned` (data/captioned/). Each
+caption's sentence vector comes from the cached encoder (gan_core/text_encoder.py), computed once per caption set,
+never per step.
 
 A batch pairs each image with one of its captions, drawn at random, and with a mismatched caption: one whose
 digit or look differs (another image's caption may say the very same thing, "a bold serif seven", so a
