@@ -49,6 +49,11 @@ def train_classifier(params: Params, ws: Workspace) -> dict[str, float]:
                                reuse=lambda: stages.read_metrics(ws, "classifier"))
 
 
+@task(name="warm-scores")
+def warm_scores(params: Params, ws: Workspace, names: list[str]) -> list[str]:
+    return stages.warm_scores(params, ws, names)
+
+
 @task(name="evaluate", task_run_name="evaluate-{name}")
 def evaluate_variant(params: Params, ws: Workspace, name: str, training: stages.TrainRecord
                      ) -> stages.EvaluationRecord:
@@ -132,8 +137,10 @@ def gan_pipeline(
             runner = stack.enter_context(training_processes(len(names)))
             trainings_of = {name: runner.submit(train, parameters={"params": params, "ws": ws, "name": name})
                             for name in names}
+        # while the first trainings run: the readers of the later ones' scores, then theory (the report, at the end,
+        # depends on every metrics/ file, theory's included)
         train_classifier(params, ws)
-        # while the first trainings run (the report, at the end, depends on every metrics/ file, theory's included)
+        warm_scores(params, ws, names)
         theory(params, ws)
         trainings, registrations, diverged = _evaluated_and_registered(params, ws, names, trainings_of)
     if registrations:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SerializeAsAny, ValidationError, create_model,
-    model_validator,
+    BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, PositiveInt, SerializeAsAny, ValidationError,
+    create_model, model_validator,
 )
 
 Profile = Literal["quick", "full"]
@@ -173,11 +173,23 @@ def with_blocks(model: type[M], blocks: Blocks, module: str) -> type[M]:
         if rest:
             nested.setdefault(head, {})[rest] = field
         else:
-            own[head] = field
+            own[head] = _over_default(*field)
     for head, inner in nested.items():
         section = with_blocks(model.model_fields[head].annotation, inner, module)
         own[head] = (section, section())
     return create_model(model.__name__, __base__=model, __module__=module, **own)
+
+
+def _over_default(kind: Any, default: Any) -> tuple[Any, Any]:
+    """A block's field whose keys in params.yaml change its task's default, not its model's: with the default
+    `ClassifierParams(epochs=3)`, `{}` means 3 epochs and `{lr: 0.01}` 3 epochs at that rate."""
+    if not isinstance(default, BaseModel):
+        return kind, default
+    chosen = default.model_dump(exclude_unset=True)
+
+    def onto_default(value: Any) -> Any:
+        return {**chosen, **value} if isinstance(value, dict) else value
+    return Annotated[kind, BeforeValidator(onto_default)], default
 
 
 def read_params(path: str | Path, model: type[P], variant_configs: Mapping[str, type[VariantConfig]],

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from gan_core.workspace import atomic_path
+from gan_core.workspace import atomic_path, once_per_machine
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -66,12 +66,13 @@ def cached_encode(sentences: Sequence[str], cache_dir: Path) -> np.ndarray:
     set only the first time it is asked for."""
     unique, inverse = np.unique(np.asarray(sentences, dtype=object).astype(str), return_inverse=True)
     path = cache_dir / f"{cache_key(unique.tolist())}.npy"
-    vectors = _read_cache(path, len(unique))
-    if vectors is None:
-        vectors = encode(unique.tolist())
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, vectors)
+    with once_per_machine(path):
+        vectors = _read_cache(path, len(unique))
+        if vectors is None:
+            vectors = encode(unique.tolist())
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, vectors)
     return vectors[inverse.reshape(-1)]
 
 

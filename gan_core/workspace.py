@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -89,6 +91,15 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def once_per_machine(cached: Path) -> Iterator[None]:
+    """Hold the lock of cache file `cached` (a `.lock` file beside it): a process that finds it missing computes
+    it while the others that need it wait and then read it, instead of all computing it at once."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(cached.with_name(f".{cached.name}.lock")):
+        yield
 
 
 @contextmanager

@@ -128,6 +128,17 @@ def test_a_restated_default_is_named():
                                                     "variants.mlp.hidden = 256"]
 
 
+def test_a_block_changes_its_tasks_default_not_its_models(tmp_path):
+    """`printed_classifier: {}` is the task's reader (3 epochs), not ClassifierParams' 30: params.yaml has held
+    that `{}` since DVC reads the block by key, and it trained stackgan's reader 10x longer than meant."""
+    raw = tiny_params()
+    raw["evaluation"].update(printed_classifier={}, caption_matcher={"lr": 0.01})
+    params = load_params(write(tmp_path, raw))
+    assert (params.evaluation.printed_classifier.epochs, params.evaluation.printed_classifier.batch_size) == (3, 64)
+    assert (params.evaluation.caption_matcher.epochs, params.evaluation.caption_matcher.batch_size,
+            params.evaluation.caption_matcher.lr) == (30, 32, 0.01)
+
+
 def test_every_key_dvc_yaml_reads_is_in_params_yaml():
     """DVC fails on a params key that params.yaml lacks: a key dvc.yaml names must stay there, even at a default."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

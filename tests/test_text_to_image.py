@@ -16,11 +16,12 @@ import pytest
 import torch
 from mlflow.exceptions import MlflowException
 
-from gan_core import text_encoder
+from gan_core import stages, text_encoder
 from gan_core.config import Params
 from gan_core.params import load_params
 from gan_core.data import captions as captions_module
 from gan_core.data import digits, printed, text_images
+from gan_core.evaluate import classifier as classifier_module
 from gan_core.data.captions import EVALUATION_TEMPLATES, TRAINING_TEMPLATES, WORDS
 from gan_core.tasks.text_to_image import TextToImage, held_out_captions
 from gan_core.train import seed_everything
@@ -104,6 +105,17 @@ def test_batches_pair_images_with_their_captions_and_a_caption_of_another_digit_
         said, meant = data.captions.iloc[wrong_row], own.iloc[0]
         keys = ["label", "weight", "slant", "family"]
         assert any(said[k] != meant[k] for k in keys), (said["caption"], meant["caption"])
+
+
+def test_warm_scores_leaves_every_reader_of_the_score_in_the_cache(task: TextToImage,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow warms stackgan's score while the first trainings run; its training then trains no reader."""
+    assert stages.warm_scores(task.params, task.ws, ["stackgan"]) == ["text_to_image"]
+
+    def no_training(*args: object) -> None:
+        raise AssertionError("a reader was trained again")
+    monkeypatch.setattr(classifier_module, "_fit", no_training)
+    TextToImage(task.params, task.ws, torch.device("cpu")).scorer(task.params.shared.seed)
 
 
 def test_held_out_captions_name_the_digit_in_unseen_wording(task: TextToImage) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +17,7 @@ from gan_core.evaluate.image_metrics import compare_to_reference
 from gan_core.data import image_batches
 from gan_core.train import SCORE_IN_TRAINING, TrainingDiverged, load_checkpoint, seed_everything, train
 from gan_core.variants import build_variant
+from gan_core.workspace import once_per_machine
 from tests.test_unconditional import CONFIG, SPEC
 
 
@@ -180,10 +184,30 @@ def test_a_cached_classifier_is_the_trained_one_and_leaves_the_rng_as_training_d
     settings, cache = ClassifierParams(epochs=1), tmp_path / "classifiers"
     trained = train_classifier(digits[0], settings, seed=3, cache=cache)
     after_training = torch.rand(4)
-    assert len(list(cache.iterdir())) == 1
+    assert len(list(cache.glob("*.pt"))) == 1
     read = train_classifier(digits[0], settings, seed=3, cache=cache)
     assert torch.equal(torch.rand(4), after_training)  # the same draws come next
     assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), read.state_dict().values()))
     train_classifier(digits[0], settings, seed=4, cache=cache)  # another seed: another classifier, trained
     train_classifier(digits[0], ClassifierParams(epochs=2), seed=3, cache=cache)  # other settings: the same
-    assert len(list(cache.iterdir())) == 3
+    assert len(list(cache.glob("*.pt"))) == 3
+
+
+def _compute_once(cached: Path, log: Path) -> None:
+    with once_per_machine(cached):
+        if not cached.exists():
+            with log.open("a") as file:
+                file.write("computed\n")
+            time.sleep(0.3)  # long enough for the other process to ask meanwhile
+            cached.write_text("value")
+
+
+def test_side_by_side_processes_compute_a_cache_once(tmp_path):
+    cached, log = tmp_path / "cache" / "value.npy", tmp_path / "log"
+    workers = [multiprocessing.get_context("fork").Process(target=_compute_once, args=(cached, log)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert log.read_text() == "computed\n" and cached.read_text() == "value"

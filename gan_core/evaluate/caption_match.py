@@ -16,25 +16,32 @@ The encoder's features (the layer before the projection) are also the space of t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from gan_core.config import ClassifierParams
 from gan_core.data.batching import shuffled_batches
-from gan_core.evaluate.classifier import ImageClassifier
-from gan_core.nn.modes import freeze
+from gan_core.evaluate.classifier import ImageClassifier, cache_key, trained_once
 
 TEMPERATURE = 0.1
 CANDIDATES = 100  # AttnGAN's: the true caption and 99 others
 
 
 def train_caption_matcher(images: Tensor, vectors: Tensor, first: Tensor, count: Tensor, params: ClassifierParams,
-                          seed: int) -> ImageClassifier:
+                          seed: int, cache: Path | None = None) -> ImageClassifier:
     """An encoder of `images` (N, C, H, W) in [-1, 1] into the space of `vectors` (M, E), image i's captions being
-    rows first[i] .. first[i] + count[i] - 1; seeded."""
+    rows first[i] .. first[i] + count[i] - 1; seeded. `cache`: see `trained_once`."""
     torch.manual_seed(seed)
     model = ImageClassifier(images.shape[1], vectors.shape[1], params.features).to(images.device)
+    key = cache_key((images, vectors, first, count), params.model_dump_json(), seed, __file__)
+    return trained_once(model, lambda: _fit(model, images, vectors, first, count, params, seed), cache, key)
+
+
+def _fit(model: ImageClassifier, images: Tensor, vectors: Tensor, first: Tensor, count: Tensor,
+         params: ClassifierParams, seed: int) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sampler = torch.Generator(device=images.device).manual_seed(seed)
     batch_size = min(params.batch_size, len(images))
@@ -49,7 +56,6 @@ def train_caption_matcher(images: Tensor, vectors: Tensor, first: Tensor, count:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return freeze(model)
 
 
 @torch.no_grad()

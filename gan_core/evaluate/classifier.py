@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from gan_core.config import ClassifierParams, UserError
 from gan_core.data import ImageSet, image_batches
 from gan_core.nn.modes import freeze
-from gan_core.workspace import atomic_path
+from gan_core.workspace import atomic_path, once_per_machine
 
 
 class ImageClassifier(nn.Module):
@@ -54,17 +55,49 @@ class FeatureExtractor(nn.Module):
 
 def train_classifier(train: ImageSet, params: ClassifierParams, seed: int, cache: Path | None = None
                      ) -> ImageClassifier:
-    """A classifier of `train`, seeded. `cache`: a folder of the classifiers trained before, by what determines them
-    (the images, labels, settings, seed, this file's code, torch's version and threads): the pipeline's stages read
-    the same few classifiers (the in-training score, the evaluation, the classifier stage), and each is then
-    trained once per machine, not once per stage. A classifier read from the cache leaves the global RNG as training
-    it would have (both seed it and draw the initial weights; batches come from their own generator)."""
+    """A classifier of `train`, seeded; `cache`: see `trained_once`."""
     torch.manual_seed(seed)
     model = ImageClassifier(train.images.shape[1], train.num_classes, params.features).to(train.images.device)
-    stored = cache / f"{_cache_key(train, params, seed)}.pt" if cache is not None else None
-    if stored is not None and stored.is_file():
-        model.load_state_dict(torch.load(stored, map_location=train.images.device, weights_only=True))
+    key = cache_key((train.images, train.labels), f"{params.model_dump_json()} {train.num_classes}", seed, __file__)
+    return trained_once(model, lambda: _fit(model, train, params, seed), cache, key)
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def trained_once(model: M, fit: Callable[[], object], cache: Path | None, key: str) -> M:
+    """`model` frozen after `fit()` trains it, or with the weights it had then, read from `cache/<key>.pt`: the
+    pipeline's stages and side-by-side trainings read the same few readers (the in-training score, the evaluation,
+    the classifier stage), each trained once per machine. A model read from the cache leaves the global RNG as
+    training it would have when both seed it and draw the initial weights before this call and its batches come
+    from a generator of their own."""
+    if cache is None:
+        fit()
         return freeze(model)
+    stored = cache / f"{key}.pt"
+    with once_per_machine(stored):  # the others wait for the one training it, then read it
+        if stored.is_file():
+            model.load_state_dict(torch.load(stored, map_location=next(model.parameters()).device, weights_only=True))
+            return freeze(model)
+        fit()
+        with atomic_path(stored) as tmp, tmp.open("wb") as file:
+            torch.save(model.state_dict(), file)
+    return freeze(model)
+
+
+def cache_key(tensors: tuple[Tensor, ...], settings: str, seed: int, source: str) -> str:
+    """What determines a trained reader: its data, settings, seed, the code of `source` and where and how torch
+    runs it (device, version, threads: the weights differ in their last bits between thread counts)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(f"{settings} {seed} {tensors[0].device.type} {torch.__version__} {torch.get_num_threads()}".encode())
+    digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _fit(model: ImageClassifier, train: ImageSet, params: ClassifierParams, seed: int) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sampler = torch.Generator(device=train.images.device).manual_seed(seed)
     steps = params.epochs * (len(train) // params.batch_size)
@@ -75,21 +108,6 @@ def train_classifier(train: ImageSet, params: ClassifierParams, seed: int, cache
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    if stored is not None:
-        with atomic_path(stored) as tmp, tmp.open("wb") as file:
-            torch.save(model.state_dict(), file)
-    return freeze(model)
-
-
-def _cache_key(train: ImageSet, params: ClassifierParams, seed: int) -> str:
-    digest = hashlib.sha256()
-    for tensor in (train.images, train.labels):
-        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(f"{params.model_dump_json()} {seed} {train.num_classes} {train.images.device.type} "
-                  f"{torch.__version__} {torch.get_num_threads()}".encode())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()[:32]
 
 
 @torch.no_grad()

@@ -168,7 +168,7 @@ class TextToImage(Task):
     def caption_matcher(self, seed: int) -> ImageClassifier:
         train = self.train_split
         return train_caption_matcher(train.images, train.vectors, train.first, train.count,
-                                     self.params.evaluation.caption_matcher, seed)
+                                     self.params.evaluation.caption_matcher, seed, self.ws.classifier_cache)
 
     def scorer(self, seed: int) -> Callable[[TextToImageGenerator], float]:
         """FID of the last stage's images for held-out captions against the held-out images, in the features of
