@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from gan_core import tracking
 from gan_core.config import Params
 from gan_core.tasks import Task
-from gan_core.train import train
+from gan_core.train import TrainingStopped, train
 from gan_core.variants import Variant
 
 # the train stage's MetricLogger mode, as gan_core.tracking defaults it
@@ -41,6 +41,15 @@ POOL_BATCHES = 32  # batches drawn from the task to fill the naive loop's Tensor
 
 Columns = Callable[[Any], list[Tensor]]  # a batch -> its per-example tensors
 Rebuild = Callable[[list[Tensor]], Any]  # those tensors -> a batch of the task's type
+
+
+@dataclass
+class ScoreWatch:
+    """A loop's in-training score, asked every `every` steps: `done(step, value)` is True when the loop may stop."""
+
+    score: Callable[[], float]
+    every: int
+    done: Callable[[int, float], bool]
 
 
 @dataclass(frozen=True)
@@ -56,19 +65,29 @@ class LoopRun:
 
 
 def product_loop(variant: Variant, task: Task, params: Params, steps: int, workdir: Path, experiment_id: str,
-                 synchronous_logging: bool = SYNCHRONOUS_LOGGING) -> LoopRun:
+                 synchronous_logging: bool = SYNCHRONOUS_LOGGING, watch: ScoreWatch | None = None) -> LoopRun:
     started, cpu_started = time.perf_counter(), time.process_time()
+
+    def stop_when_done(step: int, value: float) -> None:
+        if watch.done(step, value):
+            raise TrainingStopped(step, "the watch's target reached")
     with tracking.training_run(experiment_id, f"product-{variant.name}", {}, {}) as run_id:
-        result = train(variant, task.batches, steps=steps, seed=params.shared.seed,
-                       log_every=params.tracking.log_every, checkpoint_path=workdir / f"{variant.name}.pt",
-                       checkpoint_every=params.shared.checkpoint_every,
-                       log_metrics=tracking.MetricLogger(run_id, synchronous=synchronous_logging))
+        try:
+            result = train(variant, task.batches, steps=steps, seed=params.shared.seed,
+                           log_every=params.tracking.log_every, checkpoint_path=workdir / f"{variant.name}.pt",
+                           checkpoint_every=params.shared.checkpoint_every,
+                           log_metrics=tracking.MetricLogger(run_id, synchronous=synchronous_logging),
+                           score=watch.score if watch else None, eval_every=watch.every if watch else 0,
+                           on_score=stop_when_done if watch else None)
+            done, losses = result.steps, result.final_losses
+        except TrainingStopped as stop:
+            done, losses = stop.step, {}
     _wait_for(variant.device)
-    return LoopRun(result.steps, time.perf_counter() - started, time.process_time() - cpu_started, result.final_losses)
+    return LoopRun(done, time.perf_counter() - started, time.process_time() - cpu_started, losses)
 
 
 def tutorial_loop(variant: Variant, dataset: TensorDataset, rebuild: Rebuild, steps: int,
-                  experiment_id: str | None = None) -> LoopRun:
+                  experiment_id: str | None = None, watch: ScoreWatch | None = None) -> LoopRun:
     """`steps` steps of the tutorial loop (module docstring); `experiment_id`: also log every loss every step."""
     loader = DataLoader(dataset, batch_size=variant.config.batch_size, shuffle=True, drop_last=True)
     variant.set_total_steps(steps)  # schedules (cyclegan's decay, stackgan's stages) as the product loop sets them
@@ -89,6 +108,11 @@ def tutorial_loop(variant: Variant, dataset: TensorDataset, rebuild: Rebuild, st
                 elif step % PRINT_EVERY == 0 or step == steps:
                     losses = {k: v.item() for k, v in step_losses.items()}
                     print(f"[{step}/{steps}] " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()), flush=True)
+                if watch is not None and step % watch.every == 0:
+                    with torch.random.fork_rng():  # as the product scores: the training's random stream untouched
+                        stop = watch.done(step, watch.score())
+                    if stop:
+                        steps = step
                 if step == steps:
                     break
     _wait_for(variant.device)

@@ -29,7 +29,7 @@ from bench.hardware import load_average, machine
 from bench.pipeline_overhead import measure as pipeline_overhead
 from bench.report import markdown
 from gan_core import tracking
-from gan_core.config import PROFILES
+from gan_core.config import PROFILES, Params
 from gan_core.params import load_params
 from gan_core.data import build_data
 from gan_core.train import resolve_device
@@ -48,12 +48,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", help="torch thread counts to compare (default: torch's)")
     parser.add_argument("--ablations", action="store_true",
                         help="also time the product with each speed choice undone (optimizer kernel, memory format, "
-                             "and on CUDA bf16 autocast and compile)")
+                             "compile, and on CUDA bf16 autocast and CUDA graphs)")
     parser.add_argument("--pipeline", nargs="+", choices=PROFILES, default=[],
                         help="also run the whole flow on these profiles and measure its overhead (slow)")
     parser.add_argument("--out", type=Path, default=PROJECT / "bench" / "results")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the results to the `bench` experiment")
     return parser.parse_args(argv)
+
+
+def scratch_root(root: Path, params: Params, params_path: Path) -> Path:
+    """`root` as a throw-away project (its own MLflow store) reading the project's data/, built there if absent."""
+    data, here = params_path.resolve().parent / params.data.dir, root / params.data.dir
+    if not data.is_dir():
+        build_data(params.data, root)
+    elif here != data:  # an absolute data.dir is read where it is
+        here.symlink_to(data.resolve())
+    return root
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -72,12 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     results["device_name"] = results["machine"].get("gpu", f"CPU x{results['machine']['cpu_count']}")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        root = Path(tmp)
-        data, here = args.params.resolve().parent / params.data.dir, root / params.data.dir
-        if not data.is_dir():
-            build_data(params.data, root)
-        elif here != data:  # an absolute data.dir is read where it is
-            here.symlink_to(data.resolve())
+        root = scratch_root(Path(tmp), params, args.params)
         results["variants"] = [
             variant_speed(args, root, name, threads) for threads in (args.threads or [None]) for name in names
         ]

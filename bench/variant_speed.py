@@ -57,8 +57,8 @@ PEERS = [PRODUCT, TUTORIAL, LOGGED]
 
 def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setup]:
     """Product and the two tutorial loops; with `ablations`, the product with each choice changed: MLflow logging mode, the Adam
-    kernels it does not use (torch optimizers only), and its `speed` options (memory format for conv nets; bf16
-    autocast and compile on CUDA)."""
+    kernels it does not use (torch optimizers only), and its `speed` options (memory format for conv nets,
+    compile; bf16 autocast and CUDA graphs on CUDA)."""
     if not ablations:
         return PEERS
     mode = "asynchronous" if SYNCHRONOUS_LOGGING else "synchronous"
@@ -75,9 +75,9 @@ def setups(variant: Variant, device: torch.device, ablations: bool) -> list[Setu
     if has_convolutions(variant):
         flipped = not speed["channels_last"]
         found.append(Setup(f"product, channels_last {'on' if flipped else 'off'}", speed={**speed, "channels_last": flipped}))
-    if device.type == "cuda":
-        found += [Setup(f"product, {option} on", speed={**speed, option: True})
-                  for option in ("bf16_autocast", "compile") if not speed[option]]
+    on_device = ("compile", "bf16_autocast", "cuda_graph") if device.type == "cuda" else ("compile",)
+    found += [Setup(f"product, {option} on", speed={**speed, option: True}) for option in on_device
+              if not speed[option]]
     return found
 
 

@@ -55,6 +55,14 @@ class Steps(StrictModel):
     full: PositiveInt
 
 
+class StopAt(StrictModel):
+    """Per profile, the in-training score (`Task.scorer`'s units, lower is better) at or under which a training
+    ends before its steps; None: it runs them all."""
+
+    quick: float | None = None
+    full: float | None = None
+
+
 class VariantConfig(StrictModel):
     """What every variant's params block has; each variant file subclasses it with its own settings."""
 
@@ -63,6 +71,7 @@ class VariantConfig(StrictModel):
     # steps between two in-training scores (`Task.scorer`; the best-scoring generator is the one registered);
     # None: a tenth of the run's steps; 0: never (the last generator is registered)
     eval_every: int | None = Field(None, ge=0)
+    stop_at: StopAt = StopAt()
 
 
 class SharedParams(StrictModel):
@@ -152,6 +161,9 @@ class Params(StrictModel):
 
     def steps(self, name: str) -> int:
         return getattr(self.variant(name).steps, self.shared.profile)
+
+    def stop_at(self, name: str) -> float | None:
+        return getattr(self.variant(name).stop_at, self.shared.profile)
 
     def eval_every(self, name: str) -> int:
         every = self.variant(name).eval_every

@@ -18,6 +18,11 @@ from torch import nn
 _KERNEL = {"cuda": {"fused": True}, "cpu": {"fused": True}}
 
 
-def adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
-    """Adam(lr, betas) on `device`'s fastest update kernel; other devices keep torch's default."""
-    return torch.optim.Adam(params, lr=lr, betas=betas, **_KERNEL.get(device.type, {}))
+def adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device,
+         capturable: bool = False) -> torch.optim.Adam:
+    """Adam(lr, betas) on `device`'s fastest update kernel; other devices keep torch's default. `capturable`: its
+    step counts kept on the device, so that a CUDA graph can hold its updates (gan_core/speed.py; CUDA only)."""
+    kernel = _KERNEL.get(device.type, {})
+    if capturable and device.type == "cuda":
+        kernel = {**kernel, "capturable": True}
+    return torch.optim.Adam(params, lr=lr, betas=betas, **kernel)

@@ -155,15 +155,18 @@ def train_variant(params: Params, ws: Workspace, name: str, trial: SweepTrial | 
             on_checkpoint=lambda path, step: tracking.store_checkpoint(run_id, path, step),
             log_samples=_sample_logger(task, variant, run_id, params.shared.seed),
             score=lambda: scorer(variant), eval_every=params.eval_every(name),
-            on_score=trial.on_score if trial else None,
+            # a trial runs all its steps (unless pruned): trials are compared by their best score
+            on_score=trial.on_score if trial else None, stop_at=None if trial else params.stop_at(name),
         )
-        summary = {"train_seconds": result.seconds, "steps_per_second": steps / result.seconds}
+        trained_here = result.steps - (resume["step"] if resume else 0)  # this process's steps, in result.seconds
+        summary = {"train_seconds": result.seconds, "steps_per_second": trained_here / max(result.seconds, 1e-9),
+                   "steps_trained": result.steps}
         if result.best is not None:
             variant.load_generator_state(result.best.generator)
             summary |= {tracking.BEST_STEP: result.best.step, "best_score_in_training": result.best.score}
         model_uri = tracking.log_generator(run_id, variant)
         tracking.MetricLogger(run_id)(summary, steps)
-    training = TrainRecord(run_id, model_uri, steps, result.seconds, fingerprint)
+    training = TrainRecord(run_id, model_uri, result.steps, result.seconds, fingerprint)
     _write_json(ws.run_record(name), training.__dict__)
     return training
 
@@ -220,7 +223,9 @@ def _in_store(params: Params, ws: Workspace, name: str, study: str | None = None
 
 
 def _fetched(ws: Workspace, name: str, stored: tracking.StoredTraining, steps: int, fingerprint: str) -> TrainRecord:
-    training = TrainRecord(stored.run_id, tracking.model_uri(stored.run_id), steps, 0.0, fingerprint)
+    # a finished training's last checkpoint is its last step: `steps`, or the step its `stop_at` score ended it at
+    training = TrainRecord(stored.run_id, tracking.model_uri(stored.run_id), stored.checkpoint_step or steps, 0.0,
+                           fingerprint)
     local_checkpoint(ws, name, training)
     return training
 

@@ -43,8 +43,9 @@ from gan_core.workspace import Workspace
 
 STORAGE_ENV = "GAN_SWEEP_STORAGE"
 BEST_SCORE = "best_score_in_training"  # a scored training's run metric: the trial's value
-# settings that are the yardstick of every trial, not something to search: the run's length and how often it is scored
-NOT_SEARCHABLE = ("steps", "eval_every")
+# settings that are the yardstick of every trial, not something to search: the run's length, how often it is scored
+# and its early stop (which trials never use: pruning is theirs)
+NOT_SEARCHABLE = ("steps", "eval_every", "stop_at")
 # user attributes of a finished trial: where its training is (what the winner's evaluation and registration read)
 RUN_ATTRS = ("run_id", "model_uri", "fingerprint", "steps")
 DUPLICATE_OF = "duplicate_of"  # a trial's user attribute: the earlier trial of the same settings

@@ -1,9 +1,10 @@
 """The one training loop, for every variant: device, seeding, batches, progress, checkpoints, batched logging.
 
 The loop never knows which GAN it runs: it takes batches from the variant's task (`Task.batches`), hands them to
-`variant.train_step` and keeps the returned losses on the device, summing them; it syncs with the host only once
-per `log_every` steps. At each checkpoint it calls the caller's `log_samples(step)` (pictures of the generator's
-progress), whose random draws never reach the training's.
+`variant.train_step` (through `variant.step_function()`: on a GPU, maybe its CUDA-graph replay) and keeps the
+returned losses on the device, summing them; it syncs with the host only once per `log_every` steps. At each
+checkpoint it calls the caller's `log_samples(step)` (pictures of the generator's progress), whose random draws
+never reach the training's.
 
 Every `eval_every` steps it asks the caller's `score()` (the task's cheap score of the generator as it is now,
 lower is better), logs it as `score_in_training` and keeps the best-scoring generator's weights: a GAN's quality goes
@@ -125,6 +126,7 @@ def train(
     score: Scorer | None = None,
     eval_every: int = 0,
     on_score: ScoreSink | None = None,
+    stop_at: float | None = None,
 ) -> TrainResult:
     """Train `variant` for `steps` steps on batches from its task (on the variant's device).
 
@@ -135,6 +137,8 @@ def train(
     `log_samples(step)` runs at each checkpoint, before it is written. `score()` runs every `eval_every` steps and
     at the last (0: never); `TrainResult.best` is the best of its scores, this run's and a resumed run's alike.
     `on_score(step, value)` sees each score once it is logged; raising `TrainingStopped` there ends the training.
+    `stop_at`: a score at or under it ends the training at that step, logged and checkpointed as a last step is
+    (`TrainResult.steps` is then that step).
     """
     variant.set_total_steps(steps)
     sampler = torch.Generator(device=variant.device).manual_seed(seed)
@@ -159,18 +163,23 @@ def train(
     started = time.perf_counter()
     progress = tqdm(range(start + 1, steps + 1), initial=start, total=steps, desc=f"train {variant.name}",
                     unit="step", disable=None)
+    def interval_means(step: int) -> dict[str, float]:
+        # the only host sync of the interval: one stacked copy of the summed losses
+        values = (torch.stack(list(totals.values())) / interval).tolist()
+        if not all(math.isfinite(v) for v in values):
+            raise TrainingDiverged(step, dict(zip(totals, values)), checkpoint_path, good_step)
+        return dict(zip(totals, values))
+
+    train_step, ended = variant.step_function(), start
     for step in progress:
-        for k, v in variant.train_step(next(stream)).items():
+        for k, v in train_step(next(stream)).items():
             totals[k] = totals[k] + v if k in totals else v
         interval += 1
         log_now = step % log_every == 0 or step == steps
         checkpoint_now = step % checkpoint_every == 0 or step == steps
         if log_now or checkpoint_now:
-            # the only host sync of the interval: one stacked copy of the summed losses
-            values = (torch.stack(list(totals.values())) / interval).tolist()
-            means = dict(zip(totals, values))
-            if not all(math.isfinite(v) for v in values):
-                raise TrainingDiverged(step, means, checkpoint_path, good_step)
+            means = interval_means(step)
+        reached = False
         if score is not None and eval_every and (step % eval_every == 0 or step == steps):
             with _own_rng(variant.device):
                 value = score()
@@ -179,6 +188,11 @@ def train(
                 best = Best(step, value, copy.deepcopy(variant.generator_state()))
             if on_score is not None:
                 on_score(step, value)
+            reached = stop_at is not None and value <= stop_at
+        if reached:  # this step is the last: logged and stored as the last step is
+            if not (log_now or checkpoint_now):
+                means = interval_means(step)
+            log_now = checkpoint_now = True
         if log_now:
             log_metrics(means, step)
             progress.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
@@ -194,7 +208,10 @@ def train(
             if on_checkpoint is not None:
                 on_checkpoint(checkpoint_path, step)
             good_step = step
-    return TrainResult(steps=steps, final_losses=means, seconds=time.perf_counter() - started, best=best)
+        ended = step
+        if reached:
+            break
+    return TrainResult(steps=ended, final_losses=means, seconds=time.perf_counter() - started, best=best)
 
 
 def _own_rng(device: torch.device) -> Any:

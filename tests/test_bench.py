@@ -50,3 +50,32 @@ def test_harness_runs_both_loops_and_writes_its_results(tmp_path: Path, monkeypa
     assert "| mlp | 1 |" in table and "product / tutorial" in table
     runs = mlflow.search_runs(experiment_names=["bench"], output_format="list")
     assert len(runs) == 1 and runs[0].data.metrics["mlp.threads1.ratio_product_over_tutorial"] > 0
+
+
+@pytest.mark.e2e  # both loops trained and scored
+@pytest.mark.parametrize("ratio", [1e9, 0.0])  # any score reaches the target / none does
+def test_time_to_quality_stops_each_loop_at_its_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      ratio: float) -> None:
+    from bench import time_to_quality
+
+    build_digits(tmp_path / "data", test_fraction=0.2, split_seed=0)
+    params = tiny_params()
+    params["data"]["dir"] = str(tmp_path / "data")
+    params["variants"] = {"mlp": {**params["variants"]["mlp"], "steps": {"quick": 10, "full": 40}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(time_to_quality, "TARGET_RATIO", ratio)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    time_to_quality.main(["--params", str(tmp_path / "params.yaml"), "--variants", "mlp", "--every", "10", "--seeds", "0",
+                          "--out", str(tmp_path / "results")])
+
+    (row,) = json.loads((tmp_path / "results" / "time_to_quality_cpu.json").read_text())["rows"]
+    assert row["floor"] > 0 and row["target"] == ratio * row["floor"]
+    for loop in row["loops"]:
+        if ratio:  # stopped at the first score, its clock without the scoring
+            assert loop["step"] == loop["steps_trained"] == 10 and 0 < loop["seconds"]
+        else:  # trained the full profile's steps, scored every 10
+            assert loop["step"] is None and loop["steps_trained"] == 40
+            assert [step for step, _ in loop["history"]] == [10, 20, 30, 40]
+    table = (tmp_path / "results" / "time_to_quality_cpu.md").read_text()
+    assert "| mlp | 0 |" in table and (("not reached" in table) != bool(ratio))

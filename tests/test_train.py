@@ -22,7 +22,7 @@ from tests.test_unconditional import CONFIG, SPEC
 
 
 def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, log_samples=None, score=None, eval_every=0,
-        **config):
+        stop_at=None, **config):
     seed_everything(0, torch.device("cpu"))
     gan = build_variant("mlp", {**CONFIG, **config}, SPEC, torch.device("cpu"))
     logged = []
@@ -30,7 +30,7 @@ def run(digits, tmp_path, steps=120, resume=None, checkpoint_every=100, log_samp
                    checkpoint_path=tmp_path / "ckpt.pt", checkpoint_every=checkpoint_every,
                    log_metrics=lambda values, step: logged.append((step, values)), resume=resume,
                    meta={"run_id": "r1"}, log_samples=log_samples,
-                   score=None if score is None else lambda: score(gan), eval_every=eval_every)
+                   score=None if score is None else lambda: score(gan), eval_every=eval_every, stop_at=stop_at)
     return gan, result, logged
 
 
@@ -107,6 +107,15 @@ def test_the_best_scoring_generator_is_kept_not_the_last(digits, tmp_path):
     assert not torch.equal(score.calls[1], next(iter(gan.generator_state()["G"].values())))  # it trained on
     best = load_checkpoint(tmp_path / "ckpt.pt")["best"]
     assert best["step"] == 40 and torch.equal(next(iter(best["generator"]["G"].values())), score.calls[1])
+
+
+def test_a_score_at_its_stop_ends_the_training_there_as_a_last_step(digits, tmp_path):
+    gan, result, logged = run(digits, tmp_path, steps=120, eval_every=20, score=scripted([5.0, 3.0, 2.0, 1.0]),
+                              stop_at=2.0)
+    assert result.steps == 60 and len(gan.optims["G"].state_dict()["state"]) and result.best.step == 60
+    assert [step for step, _ in logged] == [20, 40, 50, 60, 60]  # scores, losses at 50, then 60's score and losses
+    assert set(logged[-1][1]) == {"loss_d_fake", "loss_d_real", "loss_g"} and result.final_losses == logged[-1][1]
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 60
 
 
 def test_scoring_changes_nothing_in_training(digits, tmp_path):

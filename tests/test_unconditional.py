@@ -124,3 +124,27 @@ def test_generator_ema_samples_and_ships_the_average(name):
     z = torch.randn(4, CONFIG["noise_dim"], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert not torch.equal(gan.sample(4, torch.Generator().manual_seed(1)), gan.generate(z, gan.nets["G"]))
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "cgan"])
+def test_the_cuda_graph_step_on_cpu_trains_as_the_plain_step(name):
+    """`speed.cuda_graph` on CPU: the captured step's static buffers (batches copied in, the same step) give the
+    plain step's losses and weights, step for step; on a GPU it would capture and replay that same step."""
+    from gan_core.speed import CapturedStep
+
+    trained = {}
+    for captured in (False, True):
+        torch.manual_seed(0)
+        config = {**TINY.get(name, CONFIG), "speed": {"cuda_graph": captured}}
+        gan = build_variant(name, config, SPEC, torch.device("cpu"))
+        step = gan.step_function()
+        assert isinstance(step, CapturedStep) == captured
+        data = torch.Generator().manual_seed(1)
+        losses = [step(ImageBatch(torch.rand(16, *IMAGE_SHAPE, generator=data) * 2 - 1,
+                                  torch.randint(0, 10, (16,), generator=data))) for _ in range(5)]
+        trained[captured] = losses, gan.state_dict()["nets"]
+    (plain, plain_nets), (graph, graph_nets) = trained[False], trained[True]
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(plain, graph) for k in a)
+    assert all(torch.equal(plain_nets[net][k], graph_nets[net][k]) for net in plain_nets for k in plain_nets[net])
+    with pytest.raises(ValueError, match="batches of one shape"):
+        step(real_batch(8))

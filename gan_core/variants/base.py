@@ -13,12 +13,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from gan_core.config import ParamsError, VariantConfig
+from gan_core.speed import CapturedStep
 
 _REGISTRY: dict[str, type[Variant]] = {}
 
@@ -53,6 +54,14 @@ class Variant(ABC):
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         """One optimisation step on a batch of the task's data; returns the losses as 0-d tensors (left on the
         device)."""
+
+    def step_function(self) -> Callable[[Any], dict[str, Tensor]]:
+        """What the training loop calls on each batch: `train_step`, or its CUDA-graph capture when the variant's
+        `speed.cuda_graph` is on (gan_core/speed.py)."""
+        speed = getattr(self.config, "speed", None)
+        if speed is not None and speed.cuda_graph:
+            return CapturedStep(self.train_step, self.device)
+        return self.train_step
 
     def set_total_steps(self, steps: int) -> None:
         """Called by the train loop before the first step (and again on resume) with the run's total step count,

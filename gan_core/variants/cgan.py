@@ -73,7 +73,8 @@ class CGAN(TorchVariant, ImageGenerator):
         if config.generator_ema > 0:
             nets["G_ema"] = weight_average(nets["G"])
         self.nets = place_nets(nets, config.speed, device)
-        self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device) for k in ("G", "D")}
+        self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device, config.speed.cuda_graph)
+                       for k in ("G", "D")}
 
     def _generate(self, z: Tensor, labels: Tensor, net: nn.Module | None = None) -> Tensor:
         return (net or self.nets["G"])(z, labels).view(-1, *self.spec.image_shape)

@@ -49,7 +49,8 @@ class UnconditionalGAN(TorchVariant, ImageGenerator):
         if config.generator_ema > 0:
             nets["G_ema"] = weight_average(nets["G"])
         self.nets = place_nets(nets, config.speed, device)
-        self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device) for k in ("G", "D")}
+        self.optims = {k: adam(self.nets[k].parameters(), config.lr, config.betas, device, config.speed.cuda_graph)
+                       for k in ("G", "D")}
 
     @abstractmethod
     def build_nets(self) -> dict[str, nn.Module]:
