@@ -2,7 +2,7 @@
 copy of the project (its own MLflow store), so nothing of the user's runs or registry changes.
 
     .venv/bin/python -m bench.quality --variants mlp dcgan cgan --settings base ema diffaugment --seeds 0 1 2 \
-        [--profile quick|full] [--threads 2]
+        [--profile quick|full] [--threads 2] [--params params.yaml]
 
 Settings (`SETTINGS`): `base` (params.yaml as it is), `ema` (generator_ema 0.999), `diffaugment` (DiffAugment's
 color, translation and cutout), `ema+diffaugment`. Prints a markdown table: the task's score (FID for the image
@@ -52,9 +52,10 @@ def project(directory: Path, params: dict[str, Any]) -> Workspace:
     return Workspace(directory)
 
 
-def run(variants: list[str], settings: list[str], seeds: list[int], profile: str) -> list[dict[str, Any]]:
+def run(variants: list[str], settings: list[str], seeds: list[int], profile: str,
+        params_path: Path = ROOT / "params.yaml") -> list[dict[str, Any]]:
     os.environ.pop("MLFLOW_TRACKING_URI", None)  # each copy's own store, never the user's server
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = yaml.safe_load(params_path.read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
@@ -102,9 +103,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--profile", default="quick", choices=("quick", "full"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml",
+                        help="the params the settings change (e.g. a user folder's, with an absolute data path)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = run(args.variants, args.settings, args.seeds, args.profile)
+    rows = run(args.variants, args.settings, args.seeds, args.profile, args.params)
     print(f"\nprofile {args.profile}, {args.threads} threads, seeds {' '.join(map(str, args.seeds))}\n")
     print(table(rows))
 

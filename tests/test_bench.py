@@ -79,3 +79,15 @@ def test_time_to_quality_stops_each_loop_at_its_target(tmp_path: Path, monkeypat
             assert [step for step, _ in loop["history"]] == [10, 20, 30, 40]
     table = (tmp_path / "results" / "time_to_quality_cpu.md").read_text()
     assert "| mlp | 0 |" in table and (("not reached" in table) != bool(ratio))
+
+
+def test_the_small_folder_is_a_class_folder_the_folder_source_reads(tmp_path: Path) -> None:
+    from bench.small_folder import write_folder
+    from gan_core.data import printed
+    from gan_core.data.folder import list_images
+
+    printed.build_printed(tmp_path / "data", seed=0)
+    assert write_folder(tmp_path / "small", 3, tmp_path / "data") == 30
+    files, classes = list_images(tmp_path / "small")
+    assert classes == [str(d) for d in range(10)] and len(files) == 30
+    assert {label for _, label in files} == set(range(10))
