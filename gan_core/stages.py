@@ -165,7 +165,7 @@ def train_variant(params: Params, ws: Workspace, name: str, trial: SweepTrial | 
             variant.load_generator_state(result.best.generator)
             summary |= {tracking.BEST_STEP: result.best.step, "best_score_in_training": result.best.score}
         model_uri = tracking.log_generator(run_id, variant)
-        tracking.MetricLogger(run_id)(summary, steps)
+        tracking.MetricLogger(run_id)(summary, result.steps)
     training = TrainRecord(run_id, model_uri, result.steps, result.seconds, fingerprint)
     _write_json(ws.run_record(name), training.__dict__)
     return training
