@@ -292,7 +292,7 @@ def evaluate_variant(params: Params, ws: Workspace, name: str, training: TrainRe
     seed = params.shared.seed
     seed_everything(seed, device)
     task = task_of(name)(params, ws, device)
-    trained, steps = _trained_variant(ws, name, training, device)
+    trained, steps = trained_variant(ws, name, training, device)
     untrained = build_variant(name, trained.config.model_dump(), trained.spec, device)
     evaluation = task.evaluate(trained, untrained, seed)
     if task.score not in evaluation.metrics or "samples" not in evaluation.images:
@@ -348,7 +348,7 @@ def _write_samples(directory: Path, evaluation: Evaluation) -> list[Path]:
     return files
 
 
-def _trained_variant(ws: Workspace, name: str, training: TrainRecord, device: torch.device) -> tuple[Variant, int]:
+def trained_variant(ws: Workspace, name: str, training: TrainRecord, device: torch.device) -> tuple[Variant, int]:
     """The variant as the training's final checkpoint left it, with the best-scoring generator of the training when it
     was scored (the one registered), and the number of steps it had trained."""
     checkpoint = load_checkpoint(local_checkpoint(ws, name, training))
@@ -429,7 +429,7 @@ def comparison_image(params: Params, ws: Workspace, task: type[Task], trainings:
     runner = task(params, ws, device)
     rows = {}
     for name, training in trainings.items():
-        variant, _ = _trained_variant(ws, name, training, device)
+        variant, _ = trained_variant(ws, name, training, device)
         rows[name] = runner.preview(variant, params.shared.seed)
     return labelled_rows(rows)
 

@@ -91,3 +91,36 @@ def test_the_small_folder_is_a_class_folder_the_folder_source_reads(tmp_path: Pa
     files, classes = list_images(tmp_path / "small")
     assert classes == [str(d) for d in range(10)] and len(files) == 30
     assert {label for _, label in files} == set(range(10))
+
+
+def test_the_quality_table_puts_each_seed_over_its_own_floor_and_the_curves_draw(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bench.curves import draw
+    from bench.quality import table
+
+    rows = [{"variant": "dcgan", "setting": "base", "seed": seed, "score": score, "floor": floor, "best_step": 200.0,
+             "steps": 300, "curve": [[100, 90.0], [200, score], [300, score + 1]]}
+            for seed, score, floor in ((0, 12.0, 6.0), (1, 9.0, 4.5))]
+    assert "| dcgan | base | 10.50 +- 2.12 | 2.00x / 2.00x (2.00x) | 2 | 200, 200 of 300 |" in table(rows)
+    draw(rows, tmp_path / "curves.png")
+    assert Image.open(tmp_path / "curves.png").size[0] > 300
+
+
+def test_mixed_voices_are_one_recordings_folder_naming_each_source(tmp_path: Path) -> None:
+    import torch
+
+    from bench.vocoder_voices import write_train_voices
+    from gan_core.data.audio_store import SpeechSet
+    from gan_core.data.recordings import list_recordings
+
+    def speech(speakers: tuple[str, ...]) -> SpeechSet:
+        waves = tuple(torch.sin(torch.arange(800) * (0.1 + 0.01 * i)) * 0.5 for i in range(len(speakers)))
+        return SpeechSet(waves, torch.arange(len(speakers)) % 10, speakers, 16_000, (8000,) * len(speakers))
+
+    folder = write_train_voices({"espeak": speech(("en+m2", "en+f3")), "fsdd": speech(("george", "george", "theo"))},
+                                tmp_path / "mixed")
+    found = list_recordings(folder)
+    assert [(r.relative, r.speaker, r.label) for r in found] == [
+        ("espeak/0.wav", "espeak-en+m2", "0"), ("espeak/1.wav", "espeak-en+f3", "1"),
+        ("fsdd/0.wav", "fsdd-george", "0"), ("fsdd/1.wav", "fsdd-george", "1"), ("fsdd/2.wav", "fsdd-theo", "2")]

@@ -124,7 +124,7 @@ def test_generator_ema_samples_and_ships_the_running_average_of_g():
     before = [p.clone() for p in gan.nets["G"].parameters()]
     gan.train_step(real_batch())
     for average, old, new in zip(gan.nets["G_ema"].parameters(), before, gan.nets["G"].parameters()):
-        torch.testing.assert_close(average, 0.9 * old + 0.1 * new)
+        torch.testing.assert_close(average, 0.1 * old + 0.9 * new)  # the first update's warmed-up decay: 1 / 10
 
     labels = torch.tensor([0, 5, 9])
     shipped = build_variant("cgan", config, SPEC, torch.device("cpu"))

@@ -3,11 +3,12 @@ generator's weight average and DiffAugment."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from gan_core.nn.diffaugment import cutout, diff_augment, translation
-from gan_core.nn.ema import update_average, weight_average
+from gan_core.nn.ema import UPDATES, update_average, warmed_up_decay, weight_average
 from gan_core.nn.init import normal_init
 from gan_core.nn.modes import evaluating, freeze, frozen
 
@@ -50,21 +51,31 @@ def test_freeze_is_for_good():
     assert not net.training and not any(p.requires_grad for p in net.parameters())
 
 
-def test_the_weight_average_moves_by_one_minus_decay_and_copies_buffers():
+def test_the_weight_average_moves_by_one_minus_its_warmed_up_decay_and_copies_buffers():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     average = weight_average(net)
     assert not any(p.requires_grad for p in average.parameters()) and not average.training
-    start = [p.clone() for p in average.parameters()]
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(1.0)
-    net(torch.randn(8, 3))  # moves batch norm's running statistics
-    update_average(average, net, decay=0.9)
-    for mean, old, new in zip(average.parameters(), start, net.parameters()):
-        torch.testing.assert_close(mean, 0.9 * old + 0.1 * new)
-    for mean, current in zip(average.buffers(), net.buffers()):
-        assert torch.equal(mean, current)
+    decay = 0.9
+    for n in range(12):
+        start = [p.clone() for p in average.parameters()]
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(1.0)
+        net(torch.randn(8, 3))  # moves batch norm's running statistics
+        update_average(average, net, decay)
+        d = min(decay, (1 + n) / (10 + n))  # 0.1, 0.18, ... until 0.9 from the 72nd update on; here below it
+        for mean, old, new in zip(average.parameters(), start, net.parameters()):
+            torch.testing.assert_close(mean, d * old + (1 - d) * new)
+        for name, current in net.named_buffers():
+            assert torch.equal(average.get_buffer(name), current)
+    assert float(average.get_buffer(UPDATES)) == 12
+
+
+def test_the_warmed_up_decay_reaches_its_decay_and_stays():
+    decays = [float(warmed_up_decay(torch.tensor(float(n)), 0.999)) for n in (0, 90, 8989, 8990, 10**6)]
+    assert decays[0] == pytest.approx(0.1) and decays[1] == pytest.approx(0.91)
+    assert decays[2] < 0.999 and decays[3:] == [pytest.approx(0.999)] * 2
 
 
 def test_diff_augment_ops_keep_the_shape_draw_per_image_and_repeat_under_a_seed():

@@ -80,7 +80,7 @@ def test_cyclegan_trains_evaluates_and_serves_the_bundled_digits(workspace):
     digits = np.load(workspace / "data" / "digits" / "images.npy")[:3, None] / 16.0
     translated = model.predict({"image": digits.tolist(), "direction": "AtoB"})
     assert translated.shape == (3, 1, 8, 8) and translated.dtype == np.float32
-    trained, _ = stages._trained_variant(ws, "cyclegan", stages.training_of(ws, "cyclegan"), torch.device("cpu"))
+    trained, _ = stages.trained_variant(ws, "cyclegan", stages.training_of(ws, "cyclegan"), torch.device("cpu"))
     expected = (trained.translate(torch.from_numpy(digits).float() * 2 - 1, "AtoB") + 1) / 2
     np.testing.assert_allclose(translated, expected.numpy(), atol=1e-5)
     assert model.predict({"image": digits.tolist(), "direction": "BtoA"}).shape == (3, 1, 8, 8)
