@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 import yaml
-
 from mlflow.tracking import MlflowClient
 
 from gan_core import stages, tracking

@@ -6,9 +6,9 @@ speakers of every source: the bundled eSpeak NG voices and the Free Spoken Digit
 
 Each training runs in a throw-away copy of the project (bench/quality.py's `project`) with `data.speech` pointing at
 its source; `mixed` trains on the train voices of both at once (a recordings folder with a `speakers.csv`, so none
-of the held-out voices of either is heard). Each evaluation is the vocoding task's own (gan_core/tasks/vocoding.py) on the other copy's test split:
-the same judge (a digit classifier trained on that source's train split) reads the originals and the vocoded audio,
-and intelligibility is the ratio of the two accuracies. Prints a markdown table, train source x test source.
+of the held-out voices of either is heard). Each trained vocoder is evaluated on every source's test split by the
+vocoding task's own evaluation (gan_core/tasks/vocoding.py): the same judge (a digit classifier trained on that
+source's train split) reads the originals and the vocoded audio, and intelligibility is the ratio of the two accuracies. Prints a markdown table, train source x test source.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import yaml
 
 from bench.quality import ROOT, project
 from gan_core import stages, tracking
-from gan_core.params import Params, load_params
 from gan_core.data import SpeechSet, load_speech_split
+from gan_core.params import Params, load_params
 from gan_core.tasks import task_of
 from gan_core.variants import build_variant
 from gan_core.workspace import Workspace
@@ -43,11 +43,10 @@ def source_params(base: dict[str, Any], source: str, folder: Path, seed: int, pr
     params = copy.deepcopy(base)
     params["shared"].update(seed=seed, profile=profile)
     speech = params["data"].setdefault("speech", {})
-    if source != "espeak":
-        speech.update(source="folder", path=str(folder.resolve()), **({"name_pattern": FSDD_NAMES}
-                                                                       if source == "fsdd" else {}))
-    if source == "mixed":  # its own held-out voices go unused (evaluation is on the others'): hold out few
-        speech["test_fraction"] = 0.1
+    if source == "fsdd":
+        speech.update(source="folder", path=str(folder.resolve()), name_pattern=FSDD_NAMES)
+    elif source == "mixed":  # its own held-out voices go unused (evaluation is on the others'): hold out few
+        speech.update(source="folder", path=str(folder.resolve()), test_fraction=0.1)
     return params
 
 
