@@ -8,7 +8,8 @@ Each training runs in a throw-away copy of the project (bench/quality.py's `proj
 its source; `mixed` trains on the train voices of both at once (a recordings folder with a `speakers.csv`, so none
 of the held-out voices of either is heard). Each trained vocoder is evaluated on every source's test split by the
 vocoding task's own evaluation (gan_core/tasks/vocoding.py): the same judge (a digit classifier trained on that
-source's train split) reads the originals and the vocoded audio, and intelligibility is the ratio of the two accuracies. Prints a markdown table, train source x test source.
+source's train split) reads the originals and the vocoded audio, and intelligibility is the ratio of the two
+accuracies. Prints a markdown table, train source x test source.
 """
 
 from __future__ import annotations
